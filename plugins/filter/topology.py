@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that turn the multi-site inventory into per-host HTCondor and Calico network settings."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as topo
+
+# bsaas_topology(hostvars, groups[, overrides]) -> topology (pool, sites, hosts, errors, warnings)
+# bsaas_topology_host(topology, inventory_hostname) -> htcondor_* and calico_* role inputs for that host
+# bsaas_topology_condor_knobs(topology, inventory_hostname) -> ordered HTCondor knobs (CONDOR_HOST, CCB_ADDRESS, ...)
+# bsaas_topology_summary(topology) -> one line per site
+
+# Only these variables shape the topology; reading just them keeps the filter fast on big inventories,
+# because every hostvars lookup is templated on access.
+HOST_KEYS = ('ansible_host', 'bsaas_private_address', 'bsaas_public_address')
+SITE_KEYS = ('bsaas_site_name', 'bsaas_site_as_number', 'bsaas_site_nat', 'bsaas_site_public_address',
+             'bsaas_site_private_networks', 'bsaas_site_calico_pool', 'bsaas_site_route_reflectors')
+
+
+def _plain(value):
+    """Ordered dicts and tagged strings to plain JSON types, so the result is safe as an Ansible variable."""
+    return json.loads(json.dumps(value, default=to_native))
+
+
+def _extract(hostvars, groups):
+    site_groups = [g for g in groups if g.startswith(topo.SITE_GROUP_PREFIX)]
+    wanted_pool = tuple(topo.POOL_DEFAULTS)
+    extracted = {}
+    all_hosts = set(groups.get('all', []))
+    for members in groups.values():
+        all_hosts.update(members)
+    # Group-level variables are identical on all members; read them on the first member only.
+    site_readers = set(sorted(groups[g])[0] for g in site_groups if groups.get(g))
+    first = sorted(all_hosts)[0] if all_hosts else None
+    for host in all_hosts:
+        try:
+            source = hostvars[host]
+        except KeyError:
+            continue
+        keys = HOST_KEYS + (SITE_KEYS if host in site_readers else ()) + (wanted_pool if host == first else ())
+        values = {}
+        for key in keys:
+            if key in source:
+                values[key] = source[key]
+        extracted[host] = values
+    return extracted
+
+
+def bsaas_topology(hostvars, groups, overrides=None):
+    """Compute the pool topology from the inventory."""
+    try:
+        plain_groups = dict((name, list(members or [])) for name, members in groups.items())
+        return _plain(topo.compute_topology(_extract(hostvars, plain_groups), plain_groups, overrides))
+    except topo.TopologyError as error:
+        raise AnsibleFilterError(to_native(error))
+
+
+def bsaas_topology_host(topology, host):
+    """The htcondor_* and calico_* role inputs of one host."""
+    try:
+        return _plain(topo.host_variables(topology, host))
+    except topo.TopologyError as error:
+        raise AnsibleFilterError(to_native(error))
+
+
+def bsaas_topology_condor_knobs(topology, host):
+    """The HTCondor network knobs of one host, in the order they belong in the file."""
+    try:
+        return _plain(topo.condor_knobs(topology, host))
+    except topo.TopologyError as error:
+        raise AnsibleFilterError(to_native(error))
+
+
+def bsaas_topology_summary(topology):
+    """One human-readable line per site."""
+    return topo.summary_lines(topology)
+
+
+class FilterModule(object):
+    """htcfarm.bsaas topology filters."""
+
+    def filters(self):
+        return {
+            'bsaas_topology': bsaas_topology,
+            'bsaas_topology_host': bsaas_topology_host,
+            'bsaas_topology_condor_knobs': bsaas_topology_condor_knobs,
+            'bsaas_topology_summary': bsaas_topology_summary,
+        }

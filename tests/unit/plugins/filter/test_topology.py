@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+"""The topology filters on real Ansible inventories (the example and sandbox ones shipped here)."""
+from __future__ import absolute_import, division, print_function
+
+import os
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.vars.manager import VariableManager
+
+from ansible_collections.htcfarm.bsaas.plugins.filter import topology as topology_filters
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+
+
+def load(inventory_dir):
+    """hostvars and groups exactly as a play sees them."""
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[os.path.join(REPO, 'inventories', inventory_dir)])
+    variables = VariableManager(loader=loader, inventory=inventory)
+    hostvars = dict((host.name, variables.get_vars(host=host)) for host in inventory.get_hosts())
+    groups = dict((name, [h.name for h in group.get_hosts()]) for name, group in inventory.groups.items())
+    return hostvars, groups
+
+
+def test_filter_is_registered():
+    filters = topology_filters.FilterModule().filters()
+    assert set(filters) >= {'bsaas_topology', 'bsaas_topology_host', 'bsaas_topology_condor_knobs',
+                            'bsaas_topology_summary'}
+
+
+def test_example_inventory_is_a_consistent_three_site_pool():
+    hostvars, groups = load('example')
+    topology = topology_filters.bsaas_topology(hostvars, groups)
+    assert topology['errors'] == []
+    assert sorted(s['name'] for s in topology['sites'].values()) == ['bari', 'bologna', 'torino']
+    assert sorted(s['as_number'] for s in topology['sites'].values()) == [65101, 65102, 65103]
+    bari = topology_filters.bsaas_topology_host(topology, 'ba-wn01')
+    assert bari['htcondor_ccb_address'] == '$(COLLECTOR_HOST)'
+    assert bari['htcondor_private_network_name'] == 'bari.indigo'
+    # Bari reaches the collector on Torino's public address; Torino's own workers use the private one.
+    assert topology_filters.bsaas_topology_condor_knobs(topology, 'ba-wn01')['CONDOR_HOST'] == '192.0.2.11'
+    assert topology_filters.bsaas_topology_condor_knobs(topology, 'to-wn01')['CONDOR_HOST'] == '10.10.0.11'
+    submitter = topology_filters.bsaas_topology_host(topology, 'bo-ui1')
+    assert submitter['htcondor_ccb_address'] == ''
+    ebgp = [(p['peer_host'], p['as_number']) for p in submitter['calico_bgp_peers'] if p['session'] == 'ebgp']
+    assert sorted(ebgp) == [('ba-wn01', 65103), ('to-fe1', 65101)]
+    lines = topology_filters.bsaas_topology_summary(topology)
+    assert len(lines) == 3 and any('bari: AS 65103, NAT masquerade via 203.0.113.10' in l for l in lines)
+
+
+def test_result_is_plain_data():
+    """Ansible variables must be plain types: no OrderedDict, no netaddr objects."""
+    hostvars, groups = load('example')
+    topology = topology_filters.bsaas_topology(hostvars, groups)
+
+    def walk(value):
+        assert type(value) in (dict, list, str, int, bool, float, type(None)), type(value)
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(topology)
+
+
+def test_sandbox_inventory_is_consistent():
+    hostvars, groups = load('sandbox')
+    topology = topology_filters.bsaas_topology(hostvars, groups)
+    assert topology['errors'] == []
+    assert topology['central_managers']
+
+
+def test_broken_example_is_reported_not_raised():
+    hostvars, groups = load('example')
+    for host in groups['site_bologna']:
+        hostvars[host]['bsaas_site_as_number'] = 65101
+    topology = topology_filters.bsaas_topology(hostvars, groups)
+    assert any('both use AS 65101' in e for e in topology['errors'])
+
+
+def test_unknown_host_raises_filter_error():
+    hostvars, groups = load('example')
+    topology = topology_filters.bsaas_topology(hostvars, groups)
+    with pytest.raises(AnsibleFilterError, match='not part of the computed topology'):
+        topology_filters.bsaas_topology_host(topology, 'nowhere')
