@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: condor_fragment
+short_description: Render HTCondor knobs and metaknobs to configuration text
+version_added: "0.1.0"
+description:
+  - Renders the same O(use)/knobs pair as the C(htcfarm.bsaas.condor_config) module to HTCondor
+    configuration text, for templates and container images (C(/root/config/*.conf) in the official images).
+  - The input is either the ordered knob mapping, or a mapping with lowercase keys C(knobs), C(use) and
+    optionally C(name).
+options:
+  _input:
+    description: Ordered mapping of knob name to value, or a mapping with C(knobs)/C(use)/C(name).
+    type: dict
+    required: true
+  use:
+    description: Metaknobs written first, as C(CATEGORY:Template).
+    type: list
+    elements: str
+  name:
+    description: Fragment name for the header comment; no header when omitted.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Render the execute configuration for an image
+  ansible.builtin.copy:
+    dest: /root/config/20-bsaas.conf
+    content: "{{ {'CONDOR_HOST': 'cm.example', 'CCB_ADDRESS': '$(COLLECTOR_HOST)'} | htcfarm.bsaas.condor_fragment(use=['ROLE: Execute']) }}"
+    mode: "0644"
+
+- name: Same, from one mapping
+  ansible.builtin.debug:
+    msg: "{{ {'use': ['SECURITY: recommended'], 'knobs': {'USE_SHARED_PORT': true}} | htcfarm.bsaas.condor_fragment }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Configuration text ending in a newline.
+  type: str
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.htcfarm.bsaas.plugins.module_utils.condor import CondorConfigError, render_fragment
+
+
+def condor_fragment(data, use=None, name=None):
+    """HTCondor config text for a knob mapping (or a {knobs, use, name} mapping)."""
+    if not isinstance(data, dict):
+        raise AnsibleFilterError("condor_fragment: expected a mapping of knobs, got %s" % type(data).__name__)
+    if "knobs" in data and set(data) <= {"knobs", "use", "name"}:
+        use = data.get("use") if use is None else use
+        name = data.get("name") if name is None else name
+        data = data["knobs"] or {}
+    try:
+        return render_fragment(dict(data), list(use or []), name=name)
+    except CondorConfigError as error:
+        raise AnsibleFilterError("condor_fragment: %s" % error)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"condor_fragment": condor_fragment}

@@ -1,0 +1,583 @@
+# -*- coding: utf-8 -*-
+# Copyright: htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared HTCondor logic: config fragments, validation with HTCondor's own parser, pool checks.
+
+Runs on the controller (filter plugin) and on targets down to EL7's Python 3.6, so it only uses
+the standard library; the HTCondor bindings are used in a child process (see parse_with_bindings)
+because HTCondor's config reader ends the process on a syntax error.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import importlib.util as importlib_util
+import difflib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+MANAGED_HEADER = "# Managed by Ansible (htcfarm.bsaas.condor_config), fragment {name}: local edits are overwritten."
+
+# Knob names: letters, digits, underscore; a dot separates a subsystem or local-name prefix.
+KNOB_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# "ROLE: Execute", "SECURITY: recommended", "FEATURE: PartitionableSlot(1, 100%)", "role:get_htcondor_execute"
+USE_LINE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*:\s*\S.*$")
+
+# Knobs whose change the daemons only pick up on a restart (condor_reconfig is not enough):
+# the master's daemon set, sockets and ports, interfaces, and the startd's slot layout.
+RESTART_KNOBS = (
+    "DAEMON_LIST",
+    "USE_SHARED_PORT",
+    "SHARED_PORT_PORT",
+    "SHARED_PORT_ARGS",
+    "COLLECTOR_PORT",
+    "COLLECTOR_ARGS",
+    "NETWORK_INTERFACE",
+    "PRIVATE_NETWORK_INTERFACE",
+    "BIND_ALL_INTERFACES",
+    "ENABLE_IPV4",
+    "ENABLE_IPV6",
+    "PREFER_IPV4",
+    "DAEMON_SOCKET_DIR",
+    "LOCK",
+    "LOG",
+    "SPOOL",
+    "EXECUTE",
+    "NUM_CPUS",
+    "MEMORY",
+    "SLOT_TYPE_1",
+    "SLOT_TYPE_1_PARTITIONABLE",
+    "NUM_SLOTS_TYPE_1",
+    "NUM_SLOTS",
+    "STARTD_ENFORCE_DISK_LIMITS",
+    "BASE_CGROUP",
+    "CONDOR_IDS",
+)
+# Name patterns of restart knobs that carry a number or a subsystem in their name.
+RESTART_KNOB_PATTERNS = (
+    re.compile(r"^SLOT_TYPE_\d+(_PARTITIONABLE)?$"),
+    re.compile(r"^NUM_SLOTS_TYPE_\d+$"),
+    re.compile(r"^[A-Z_]+\.(NETWORK_INTERFACE|SHARED_PORT_PORT|USE_SHARED_PORT)$"),
+)
+
+# Real knobs that have no entry in HTCondor's default table (param() returns nothing for them
+# until a config defines them), so the default table alone would call them unknown.
+NO_DEFAULT_KNOBS = frozenset((
+    "CONDOR_HOST", "COLLECTOR_HOST", "CCB_ADDRESS", "TCP_FORWARDING_HOST", "MAX_FILE_DESCRIPTORS",
+    "SEC_TOKEN_DIRECTORY", "SEC_TOKEN_SYSTEM_DIRECTORY", "SEC_TOKEN_POOL_SIGNING_KEY_FILE",
+    "SEC_PASSWORD_FILE", "HAD_LIST", "HAD_CONTROLLEE", "HAD_PORT", "HAD_ARGS", "HAD_LOG",
+    "REPLICATION_LIST", "REPLICATION_PORT", "REPLICATION_ARGS", "REPLICATION_LOG", "STATE_FILE",
+    "MASTER_NEGOTIATOR_CONTROLLER", "MASTER_HAD_BACKOFF_CONSTANT", "NEGOTIATOR_CONTROLLER",
+    "STARTD_CRON_JOBLIST", "SCHEDD_CRON_JOBLIST", "NO_JOB_NETWORKING", "USER_JOB_WRAPPER",
+    "STARTER_DEFAULT_JOB_HOOK_KEYWORD", "STARTER_JOB_HOOK_KEYWORD", "CONDOR_ADMIN", "MAIL",
+    "NUM_SLOTS", "STARTD_ATTRS", "STARTD_EXPRS", "SCHEDD_ATTRS", "SUBMIT_ATTRS", "SUBMIT_EXPRS",
+    "START", "SUSPEND", "PREEMPT", "KILL", "RANK", "WANT_SUSPEND", "WANT_VACATE", "CONTINUE",
+    "DOCKER_NETWORKS", "DOCKER", "SINGULARITY", "ENABLE_SSH_TO_JOB", "JOB_ROUTER_ROUTE_NAMES",
+    "FLOCK_TO", "FLOCK_FROM", "FLOCK_COLLECTOR_HOSTS", "FLOCK_NEGOTIATOR_HOSTS", "UID_DOMAIN",
+    "TRUST_DOMAIN", "FILESYSTEM_DOMAIN", "CONDOR_VIEW_HOST", "MACHINE_RESOURCE_NAMES",
+    "AUTH_SSL_SERVER_CERTFILE", "AUTH_SSL_SERVER_KEYFILE", "AUTH_SSL_CLIENT_CAFILE",
+    "AUTH_SSL_CLIENT_CADIR", "AUTH_SSL_SERVER_CAFILE", "AUTH_SSL_SERVER_CADIR",
+    "CERTIFICATE_MAPFILE", "COLLECTOR_NAME", "ETC", "RELEASE_DIR", "LOCAL_DIR",
+))
+# Families of real knobs whose names embed a site-chosen word (a cron job, a hook keyword,
+# a slot type, a permission level).
+KNOWN_KNOB_PATTERNS = (
+    re.compile(r"^(STARTD|SCHEDD|BENCHMARKS)_CRON_[A-Z0-9_]+$"),
+    re.compile(r"^[A-Z0-9_]+_HOOK_[A-Z_]+$"),
+    re.compile(r"^SLOT_TYPE_\d+(_[A-Z_]+)?$"),
+    re.compile(r"^NUM_SLOTS_TYPE_\d+$"),
+    re.compile(r"^SLOT\d+(_\d+)?_[A-Z_]+$"),
+    re.compile(r"^(ALLOW|DENY)_[A-Z_]+$"),
+    re.compile(r"^SEC_[A-Z_]+_(AUTHENTICATION|AUTHENTICATION_METHODS|ENCRYPTION|INTEGRITY|NEGOTIATION|CRYPTO_METHODS)$"),
+    re.compile(r"^MACHINE_RESOURCE_[A-Z0-9_]+$"),
+    re.compile(r"^[A-Z0-9_]+_(LOG|DEBUG|ARGS|ADDRESS_FILE|ENVIRONMENT|MAX_FILE_DESCRIPTORS|LOCK)$"),
+)
+SUBSYSTEMS = ("MASTER", "COLLECTOR", "NEGOTIATOR", "SCHEDD", "STARTD", "STARTER", "SHADOW",
+              "SHARED_PORT", "HAD", "REPLICATION", "CREDD", "GRIDMANAGER", "TOOL", "SUBMIT",
+              "JOB_ROUTER", "DAGMAN", "KBDD", "ANNEX", "TRANSFERD")
+
+# Files HTCondor itself skips in LOCAL_CONFIG_DIR (LOCAL_CONFIG_DIR_EXCLUDE_REGEXP default).
+CONFIG_DIR_EXCLUDE_RE = re.compile(r"^\.|(?:\.rpmsave|\.rpmnew|\.dpkg-[a-z]+|\.bak|~|\.swp|#)$")
+
+# Run by the target's interpreter in a child process. It reads the default table, then the
+# candidate configuration, then the current one, printing one JSON line per stage; HTCondor
+# exits on a syntax error, so the parent learns which stage failed from the lines it got.
+PARSE_SCRIPT = r"""
+import json, os, sys
+request = json.loads(sys.stdin.read())
+try:
+    import htcondor2 as htcondor
+    binding = "htcondor2"
+except ImportError:
+    import htcondor
+    binding = "htcondor"
+
+def emit(stage, **data):
+    data["stage"] = stage
+    data["binding"] = binding
+    sys.stdout.write(json.dumps(data) + "\n")
+    sys.stdout.flush()
+
+emit("defaults", known=sorted(k.upper() for k in htcondor.param.keys()))
+for stage in ("after", "before"):
+    root = request.get(stage)
+    if not root:
+        continue
+    os.environ["CONDOR_CONFIG"] = root
+    sys.stderr.write("@@stage %s\n" % stage)
+    sys.stderr.flush()
+    htcondor.reload_config()
+    values = {}
+    for name in request["read"]:
+        try:
+            value = htcondor.param[name]
+        except KeyError:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        values[name] = str(value)
+    emit(stage, values=values)
+"""
+
+
+class CondorConfigError(Exception):
+    """Wrong input or a configuration HTCondor refuses; the message names cause and fix."""
+
+
+def render_value(knob, value):
+    """One knob value as HTCondor config text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(render_value(knob, item) for item in value)
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise CondorConfigError(
+            "knob %s: the value contains a line break; HTCondor values are one line. "
+            "Join the parts with spaces or pass a list (rendered comma-separated)." % knob)
+    return text
+
+
+def check_use_line(line):
+    if not isinstance(line, str) or not USE_LINE_RE.match(line.strip()):
+        raise CondorConfigError(
+            "use: %r is not a metaknob. Write it as 'CATEGORY: Template', for example "
+            "'ROLE: Execute' or 'SECURITY: recommended' (without the word 'use')." % (line,))
+    return line.strip()
+
+
+def check_knob_name(knob):
+    if not isinstance(knob, str) or not KNOB_NAME_RE.match(knob):
+        raise CondorConfigError(
+            "knobs: %r is not a valid HTCondor knob name. Names are letters, digits and '_', "
+            "optionally prefixed by a subsystem and a dot (COLLECTOR.MAX_FILE_DESCRIPTORS)." % (knob,))
+    if knob.lower() == "use":
+        raise CondorConfigError("knobs: 'use' is a metaknob; put 'CATEGORY: Template' in the use list instead.")
+    return knob
+
+
+def render_fragment(knobs=None, use=None, name=None):
+    """Config text for one fragment: header, 'use' lines first, then the knobs in the given order."""
+    lines = []
+    if name:
+        lines.append(MANAGED_HEADER.format(name=name))
+    for line in use or []:
+        lines.append("use %s" % check_use_line(line))
+    for knob, value in (knobs or {}).items():
+        check_knob_name(knob)
+        rendered = render_value(knob, value)
+        lines.append(("%s = %s" % (knob, rendered)).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def fragment_knob_names(text):
+    """Knob names and use lines in fragment text; used only when no HTCondor parser is present."""
+    names, uses = set(), set()
+    continued = False
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if continued:
+            continued = line.endswith("\\")
+            continue
+        continued = line.endswith("\\")
+        if not line or line.startswith("#"):
+            continue
+        if line.lower().startswith("use "):
+            uses.add(re.sub(r"\s+", " ", line[4:].strip()).upper())
+        elif "=" in line:
+            names.add(line.split("=", 1)[0].strip().upper())
+    return names, uses
+
+
+def is_restart_knob(name):
+    upper = name.upper()
+    return upper in RESTART_KNOBS or any(p.match(upper) for p in RESTART_KNOB_PATTERNS)
+
+
+def is_known_knob(name, default_table, custom_knobs=()):
+    """True when HTCondor knows the knob: default table, known no-default knobs, families, or site macros."""
+    upper = name.upper()
+    custom = set(k.upper() for k in custom_knobs or ())
+    if upper in default_table or upper in NO_DEFAULT_KNOBS or upper in custom:
+        return True
+    if any(p.match(upper) for p in KNOWN_KNOB_PATTERNS):
+        return True
+    if "." in upper:
+        # SUBSYS.KNOB or LOCALNAME.KNOB: the part after the dot must be a real knob.
+        return is_known_knob(upper.split(".", 1)[1], default_table, custom)
+    for subsystem in SUBSYSTEMS:
+        prefix = subsystem + "_"
+        if upper.startswith(prefix) and len(upper) > len(prefix):
+            rest = upper[len(prefix):]
+            if rest in default_table or rest in NO_DEFAULT_KNOBS:
+                return True
+    return False
+
+
+def unknown_knobs(knob_names, default_table, custom_knobs=()):
+    """Unknown names, each with the closest real knob names (to catch typos)."""
+    table = set(default_table) | NO_DEFAULT_KNOBS
+    result = []
+    for name in knob_names:
+        if not is_known_knob(name, table, custom_knobs):
+            result.append((name, difflib.get_close_matches(name.upper(), sorted(table), n=3, cutoff=0.75)))
+    return result
+
+
+def describe_unknown(unknown):
+    parts = []
+    for name, close in unknown:
+        hint = " (did you mean %s?)" % " or ".join(close) if close else ""
+        parts.append("%s%s" % (name, hint))
+    return ("unknown HTCondor knob(s): %s. HTCondor ignores unknown knobs silently, so this is refused. "
+            "Fix the name, or list a site-defined macro in custom_knobs." % ", ".join(parts))
+
+
+def find_parser(python=None, which=None):
+    """Which HTCondor parser this host offers: ('htcondor2'|'htcondor', python) or ('condor_config_val', path) or (None, None)."""
+    python = python or sys.executable
+    # find_spec, not import: importing the bindings parses the host's live configuration, and a
+    # broken one would end this process.
+    for binding in ("htcondor2", "htcondor"):
+        try:
+            if importlib_util.find_spec(binding) is not None:
+                return binding, python
+        except (ImportError, ValueError):
+            continue
+    tool = (which or _which)("condor_config_val")
+    if tool:
+        return "condor_config_val", tool
+    return None, None
+
+
+def _which(command):
+    for directory in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) + ["/usr/sbin", "/usr/bin"]:
+        path = os.path.join(directory, command)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+class ConfigHarness:
+    """A private copy of the config directory with one fragment replaced, and a root file that reads it.
+
+    The copy keeps every other fragment, so a knob that refers to another fragment's macros
+    parses the way the daemons will see it. The site's root condor_config is included first when it
+    exists, and its LOCAL_CONFIG_DIR is pointed at the copy.
+    """
+
+    def __init__(self, config_dir, fragment_file, fragment_text, root_config=None):
+        self.workdir = tempfile.mkdtemp(prefix="condor-config-check-")
+        self.config_dir = os.path.join(self.workdir, "config.d")
+        os.mkdir(self.config_dir)
+        if os.path.isdir(config_dir):
+            for entry in sorted(os.listdir(config_dir)):
+                source = os.path.join(config_dir, entry)
+                if entry == fragment_file or CONFIG_DIR_EXCLUDE_RE.search(entry) or not os.path.isfile(source):
+                    continue
+                shutil.copyfile(source, os.path.join(self.config_dir, entry))
+        if fragment_text is not None:
+            with open(os.path.join(self.config_dir, fragment_file), "w") as handle:
+                handle.write(fragment_text)
+        self.root = os.path.join(self.workdir, "condor_config")
+        with open(self.root, "w") as handle:
+            if root_config and os.path.isfile(root_config):
+                handle.write("include : %s\n" % root_config)
+            handle.write("LOCAL_CONFIG_DIR = %s\n" % self.config_dir)
+        self.fragment_path = os.path.join(self.config_dir, fragment_file)
+
+    def cleanup(self):
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def explain_parse_error(stderr, harness_paths, real_path):
+    """HTCondor's error lines, with the private copy's paths replaced by the real fragment path."""
+    lines = [line for line in (stderr or "").splitlines() if line.strip() and not line.startswith("@@stage")]
+    text = " ".join(lines[-4:]) or "HTCondor's parser stopped without a message"
+    for path in harness_paths:
+        text = text.replace(path, real_path)
+    return text
+
+
+def parse_with_bindings(run_command, python, after_root, before_root, read_knobs):
+    """Parse candidate (and current) configuration with the bindings in a child process.
+
+    Returns dict(binding, known, after, before, error): after/before are knob values or None;
+    error is HTCondor's message when the candidate does not parse.
+    """
+    request = {"after": after_root, "before": before_root, "read": sorted(set(read_knobs))}
+    env = {"CONDOR_CONFIG": os.devnull}
+    rc, stdout, stderr = run_command([python, "-c", PARSE_SCRIPT], data=json.dumps(request),
+                                     environ_update=env)
+    result = {"binding": None, "known": None, "after": None, "before": None, "error": None}
+    for line in (stdout or "").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        result["binding"] = record.get("binding")
+        if record["stage"] == "defaults":
+            result["known"] = set(record["known"])
+        else:
+            result[record["stage"]] = record["values"]
+    if rc != 0 and result["after"] is None:
+        if result["known"] is None:
+            result["error"] = "the HTCondor bindings failed to load: %s" % (stderr or "").strip()[-400:]
+        else:
+            result["error"] = stderr or ""
+    return result
+
+
+def parse_with_tool(run_command, tool, root, read_knobs):
+    """Parse with condor_config_val (HTCondor installed, no Python bindings). Returns (values, error)."""
+    values = {}
+    env = {"CONDOR_CONFIG": root}
+    rc, stdout, stderr = run_command([tool, "-config"], environ_update=env)
+    if rc != 0:
+        return None, (stderr or stdout or "condor_config_val exited with %d" % rc)
+    for knob in sorted(set(read_knobs)):
+        rc, stdout, stderr = run_command([tool, knob], environ_update=env)
+        if rc == 0:
+            values[knob] = stdout.strip()
+    return values, None
+
+
+def restart_needed(before_values, after_values, before_text, after_text):
+    """Whether the change needs a restart; compares effective values when a parser read them."""
+    if before_values is not None and after_values is not None:
+        for knob in set(before_values) | set(after_values):
+            if is_restart_knob(knob) and before_values.get(knob) != after_values.get(knob):
+                return True
+        return False
+    before_names, before_uses = fragment_knob_names(before_text)
+    after_names, after_uses = fragment_knob_names(after_text)
+    if before_uses != after_uses:
+        return True  # a metaknob can change DAEMON_LIST or the slot layout
+    changed = before_names.symmetric_difference(after_names)
+    # Without a parser a changed value of an existing knob is not visible per name; be safe.
+    changed |= set(n for n in after_names & before_names if is_restart_knob(n))
+    return any(is_restart_knob(name) for name in changed)
+
+
+def fragment_file_name(name):
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name) or CONFIG_DIR_EXCLUDE_RE.search(name):
+        raise CondorConfigError(
+            "name: %r is not a usable fragment name. Use letters, digits, '-', '_' and '.', "
+            "starting with a digit or letter, for example '50-ccb' (HTCondor skips dot-files and backups)." % (name,))
+    return name if name.endswith(".conf") else name + ".conf"
+
+
+def run_condor_config(module):
+    """The condor_config module: plan, validate, write, apply."""
+    params = module.params
+    result = {"changed": False, "validated_with": "none", "applied": "none", "restart_required": False}
+    try:
+        file_name = fragment_file_name(params["name"])
+        path = os.path.join(params["config_dir"], file_name)
+        result["path"] = path
+        desired = None
+        if params["state"] == "present":
+            desired = render_fragment(params["knobs"], params["use"], name=params["name"])
+    except CondorConfigError as error:
+        module.fail_json(msg=str(error), **result)
+
+    current = None
+    if os.path.isfile(path):
+        with open(path) as handle:
+            current = handle.read()
+    result["changed"] = current != desired
+    result["diff"] = {"before": current or "", "after": desired or "",
+                      "before_header": path, "after_header": path}
+
+    before_values = after_values = None
+    if params["state"] == "present" and params["validate"]:
+        after_values, before_values = _validate(module, params, file_name, path, desired, current, result)
+
+    if result["changed"]:
+        result["restart_required"] = restart_needed(before_values if current is not None else {},
+                                                    after_values, current or "", desired or "")
+    if not result["changed"] or module.check_mode:
+        module.exit_json(**result)
+
+    if desired is None:
+        os.remove(path)
+    else:
+        if not os.path.isdir(params["config_dir"]):
+            module.fail_json(msg="config_dir %s does not exist. Install HTCondor first, or create the "
+                                 "directory (the htcondor role does both)." % params["config_dir"], **result)
+        handle, temp = tempfile.mkstemp(dir=params["config_dir"], prefix=".%s." % file_name)
+        with os.fdopen(handle, "w") as stream:
+            stream.write(desired)
+        os.chmod(temp, 0o644)
+        module.atomic_move(temp, path)
+    result["applied"] = _apply(module, params["apply"], result)
+    module.exit_json(**result)
+
+
+def _validate(module, params, file_name, path, desired, current, result):
+    parser, location = find_parser()
+    after = ConfigHarness(params["config_dir"], file_name, desired, params["root_config"])
+    before = ConfigHarness(params["config_dir"], file_name, current, params["root_config"])
+    read = list(RESTART_KNOBS) + list(params["knobs"] or {}) + list(params["read_back"] or [])
+    try:
+        if parser in ("htcondor2", "htcondor"):
+            parsed = parse_with_bindings(module.run_command, location, after.root, before.root, read)
+            if parsed["error"]:
+                module.fail_json(msg="HTCondor's parser (%s) refused %s: %s" % (
+                    parser, path, explain_parse_error(parsed["error"], [after.fragment_path, after.root], path)), **result)
+            unknown = unknown_knobs(list(params["knobs"] or {}), parsed["known"], params["custom_knobs"])
+            if unknown:
+                module.fail_json(msg="%s: %s" % (path, describe_unknown(unknown)), unknown_knobs=[n for n, c in unknown], **result)
+            result["validated_with"] = parsed["binding"]
+            result["effective"] = dict((k, v) for k, v in parsed["after"].items()
+                                       if k in (params["knobs"] or {}) or k in (params["read_back"] or []))
+            return parsed["after"], parsed["before"]
+        if parser == "condor_config_val":
+            values, error = parse_with_tool(module.run_command, location, after.root, read)
+            if error:
+                module.fail_json(msg="condor_config_val refused %s: %s" % (
+                    path, explain_parse_error(error, [after.fragment_path, after.root], path)), **result)
+            before_values, _error = parse_with_tool(module.run_command, location, before.root, read)
+            result["validated_with"] = "condor_config_val"
+            result["effective"] = dict((k, v) for k, v in values.items() if k in (params["knobs"] or {}))
+            return values, before_values
+        module.warn("No HTCondor parser on this host (neither the htcondor2/htcondor Python bindings for %s "
+                    "nor condor_config_val): %s is not validated. Install HTCondor or the 'htcondor' "
+                    "wheel to validate." % (sys.executable, path))
+        return None, None
+    finally:
+        after.cleanup()
+        before.cleanup()
+
+
+def _service_active(module):
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl:
+        rc, _out, _err = module.run_command([systemctl, "is-active", "--quiet", module.params["service"]])
+        return rc == 0
+    pidof = module.get_bin_path("pidof")
+    return bool(pidof) and module.run_command([pidof, "condor_master"])[0] == 0
+
+
+def _apply(module, apply, result):
+    if apply == "none":
+        return "none"
+    if apply == "auto":
+        if not _service_active(module):
+            module.warn("HTCondor (%s) is not running: the new configuration takes effect when it starts."
+                        % module.params["service"])
+            return "none"
+        apply = "restart" if result["restart_required"] else "reconfig"
+    if apply == "reconfig":
+        tool = module.get_bin_path("condor_reconfig")
+        if not tool:
+            if module.params["apply"] == "auto":
+                module.warn("condor_reconfig not found: HTCondor is not installed yet, nothing to reconfigure.")
+                return "none"
+            module.fail_json(msg="apply=reconfig but condor_reconfig is not on PATH. Install HTCondor, or use apply=none.", **result)
+        rc, out, err = module.run_command([tool])
+        if rc != 0:
+            module.fail_json(msg="condor_reconfig failed (rc=%d): %s. Is condor_master running? "
+                                 "Check 'systemctl status %s'." % (rc, (err or out).strip(), module.params["service"]), **result)
+        return "reconfig"
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl:
+        rc, out, err = module.run_command([systemctl, "restart", module.params["service"]])
+    else:
+        tool = module.get_bin_path("condor_restart")
+        if not tool:
+            module.fail_json(msg="restart needed but neither systemctl nor condor_restart is available.", **result)
+        rc, out, err = module.run_command([tool])
+    if rc != 0:
+        module.fail_json(msg="restarting HTCondor (%s) failed (rc=%d): %s" % (module.params["service"], rc, (err or out).strip()), **result)
+    return "restart"
+
+
+# ---------------------------------------------------------------- pool signing key
+
+SCRAMBLE_PAD = (0xDE, 0xAD, 0xBE, 0xEF)
+
+
+def scramble(data):
+    """HTCondor's simple_scramble (XOR with DEADBEEF), the format condor_store_cred writes."""
+    data = bytearray(data)
+    return bytes(bytearray(b ^ SCRAMBLE_PAD[i % 4] for i, b in enumerate(data)))
+
+
+def new_signing_key(random_bytes=None):
+    """A fresh pool signing key file: a random printable secret, scrambled as condor_store_cred does.
+
+    Printable input keeps every scrambled byte non-zero (XOR with bytes >= 0x80), so no reader can
+    cut the key short at a NUL.
+    """
+    secret = base64.b64encode(random_bytes or os.urandom(48))
+    return scramble(secret)
+
+
+# ---------------------------------------------------------------- pool readiness
+
+def pool_shortfall(ads, central_manager=None, schedds=(), min_startds=0, min_slots=0, min_cpus=0):
+    """What the collector does not (yet) show. `ads` are dicts of ClassAd attributes.
+
+    Returns a list of sentences, empty when the pool is complete.
+    """
+    missing = []
+    collectors = [a for a in ads if a.get("MyType") == "Collector"]
+    negotiators = [a for a in ads if a.get("MyType") == "Negotiator"]
+    schedd_ads = [a for a in ads if a.get("MyType") == "Scheduler"]
+    startd_ads = [a for a in ads if a.get("MyType") == "Machine"]
+
+    def host_of(ad):
+        return str(ad.get("Machine") or ad.get("Name") or "").lower()
+
+    if central_manager:
+        cm = central_manager.lower()
+        if not any(host_of(a) == cm or str(a.get("Name", "")).lower().endswith("@" + cm) for a in collectors):
+            missing.append("collector on %s (seen: %s)" % (central_manager, ", ".join(sorted(host_of(a) for a in collectors)) or "none"))
+        if not any(host_of(a) == cm for a in negotiators):
+            missing.append("negotiator on %s" % central_manager)
+    seen_schedds = set()
+    for ad in schedd_ads:
+        seen_schedds.add(host_of(ad))
+        seen_schedds.add(str(ad.get("Name", "")).lower())
+    for schedd in schedds:
+        if schedd.lower() not in seen_schedds:
+            missing.append("schedd %s" % schedd)
+    startd_hosts = set(host_of(a) for a in startd_ads)
+    if len(startd_hosts) < min_startds:
+        missing.append("%d startd host(s), %d reporting (%s)" % (min_startds, len(startd_hosts), ", ".join(sorted(startd_hosts)) or "none"))
+    if len(startd_ads) < min_slots:
+        missing.append("%d slot(s), %d reporting" % (min_slots, len(startd_ads)))
+    cpus = sum(int(a.get("TotalSlotCpus", a.get("Cpus", 0)) or 0) for a in startd_ads
+               if a.get("SlotType") in ("Partitionable", "Static", None))
+    if cpus < min_cpus:
+        missing.append("%d CPU(s) in slots, %d reporting" % (min_cpus, cpus))
+    return missing
