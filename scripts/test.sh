@@ -107,18 +107,16 @@ ci_scenarios() {
 }
 
 stage_molecule() {
-  local s rc=0 start
+  local s rc=0
   local list=${BSAAS_SCENARIOS:-$(ci_scenarios)}
   # default first: it proves the harness the others stand on.
   list=$(echo "$list" | tr ' ' '\n' | awk 'NF' | sort | awk '$0=="default"{print; next} {rest[++n]=$0} END{for(i=1;i<=n;i++) print rest[i]}')
   for s in $list; do
-    start=$(date +%s)
     echo "--- molecule test -s $s"
-    if molecule test -s "$s" > ".cache/molecule-$s.log" 2>&1; then
-      echo "--- scenario $s: ok after $(( $(date +%s) - start ))s"
-      grep -E '^(default|[a-z0-9_-]+) +: actions=' ".cache/molecule-$s.log" | tail -n1
+    if python scripts/molecule_timed.py "$s" --log ".cache/molecule-$s.log" --json ".cache/molecule-$s.json"; then
+      :
     else
-      echo "--- scenario $s: FAILED after $(( $(date +%s) - start ))s; last 80 lines of its log:" >&2
+      echo "--- scenario $s FAILED; last 80 lines of its log (.cache/molecule-$s.log):" >&2
       tail -n 80 ".cache/molecule-$s.log" >&2
       rc=1
     fi
@@ -127,13 +125,15 @@ stage_molecule() {
 }
 
 stage_package() {
-  local out
+  # The release artifact builds and installs on its own, and every module is listed from it.
+  local out rc=0
   out=$(mktemp -d)
-  trap 'rm -rf "$out"' RETURN
-  ansible-galaxy collection build --force --output-path "$out" . || return 1
-  ansible-galaxy collection install --offline --no-deps -p "$out/installed" "$out"/htcfarm-bsaas-*.tar.gz || return 1
-  ANSIBLE_COLLECTIONS_PATH="$out/installed" ansible-doc -l htcfarm.bsaas 2>/dev/null | sed 's/^/  /'
-  test -f "$out/installed/ansible_collections/htcfarm/bsaas/MANIFEST.json"
+  ansible-galaxy collection build --force --output-path "$out" . &&
+    ansible-galaxy collection install --force --offline --no-deps -p "$out/installed" "$out"/htcfarm-bsaas-*.tar.gz &&
+    test -f "$out/installed/ansible_collections/htcfarm/bsaas/MANIFEST.json" &&
+    ANSIBLE_COLLECTIONS_PATH="$out/installed" ansible-doc -t module -l htcfarm.bsaas | sed 's/^/  /' || rc=1
+  rm -rf "$out"
+  return "$rc"
 }
 
 stage_benchmarks() {
