@@ -1,0 +1,809 @@
+# -*- coding: utf-8 -*-
+# Copyright: htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""perfSONAR archive clients, per-site aggregation and HTCondor publication.
+
+Written once and used twice: by the ``htcfarm.bsaas.perfsonar_ingest`` module (HTTP through
+Ansible's ``open_url``) and by the STARTD_CRON script that the ``perfsonar_ingest`` role installs
+next to this file on execute nodes (HTTP through ``urllib``, standard library only, Python 3.6).
+Nothing here imports Ansible at module level, so the file runs outside Ansible unchanged.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import json
+import os
+import re
+import socket
+import ssl
+import tempfile
+import time
+
+try:
+    from urllib.parse import urlencode, urljoin
+    from urllib.request import Request, urlopen, HTTPSHandler, build_opener
+    from urllib.error import HTTPError, URLError
+except ImportError:  # pragma: no cover - Python 2 is not a target, keep the import error readable
+    raise
+
+try:
+    import netaddr
+    HAS_NETADDR = True
+except ImportError:  # execute nodes may lack python3-netaddr; the stdlib ipaddress module then maps hosts
+    netaddr = None
+    HAS_NETADDR = False
+import ipaddress
+
+# What we read from the archives, in the units the figures are published in.
+METRIC_THROUGHPUT = "throughput_mbps"   # megabit/s (archives store bit/s)
+METRIC_RTT = "rtt_ms"                   # milliseconds
+METRIC_LOSS = "loss_rate"               # fraction of packets lost, 0..1
+
+ESMOND_EVENT_TYPES = {
+    "throughput": METRIC_THROUGHPUT,
+    "histogram-rtt": METRIC_RTT,
+    "packet-loss-rate": METRIC_LOSS,
+}
+
+# Fields of the perfSONAR 5 archive documents (logstash pipeline 02-pscheduler_common, 06-result_*).
+OPENSEARCH_SOURCE_FIELDS = [
+    "meta.source.ip", "meta.destination.ip", "test.type", "pscheduler.start_time",
+    "result.throughput", "result.packets.loss", "result.rtt.mean", "result.latency.mean",
+]
+OPENSEARCH_TEST_TYPES = ["throughput", "rtt", "latencybg", "latency"]
+
+# One MiB (HTCondor's TransferInputSizeMB unit) is 8.388608 megabit.
+MEGABIT_PER_MIB = 8.388608
+
+SITE_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+ATTRIBUTE_PREFIX = "PerfSONAR_"
+
+
+class ArchiveError(Exception):
+    """The archive could not be read; the message names the cause and the fix."""
+
+
+class ConfigError(Exception):
+    """The ingestion settings are wrong; the message names the setting and the fix."""
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP: a transport is a callable (method, url, body, headers, timeout) -> (status, bytes).
+# It returns HTTP error statuses instead of raising, and raises ArchiveError for network errors.
+# --------------------------------------------------------------------------------------------
+
+def _basic_auth_header(username, password):
+    token = base64.b64encode("{0}:{1}".format(username, password).encode("utf-8")).decode("ascii")
+    return "Basic " + token
+
+
+def urllib_transport(validate_certs=True, ca_path=None, username=None, password=None):
+    """Transport on the standard library, for the STARTD_CRON script on hosts without Ansible."""
+    if validate_certs:
+        context = ssl.create_default_context(cafile=ca_path or None)
+    else:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    opener = build_opener(HTTPSHandler(context=context))
+    auth = _basic_auth_header(username, password) if username else None
+
+    def request(method, url, body=None, headers=None, timeout=30):
+        all_headers = dict(headers or {})
+        if auth:
+            all_headers["Authorization"] = auth
+        req = Request(url, data=body, headers=all_headers)
+        req.get_method = lambda: method
+        try:
+            response = opener.open(req, timeout=timeout)
+            try:
+                return response.getcode(), response.read()
+            finally:
+                response.close()
+        except HTTPError as err:
+            return err.code, _read_error_body(err)
+        except (URLError, socket.timeout, ssl.SSLError, OSError) as err:
+            raise ArchiveError(_network_error_message(url, err, timeout))
+
+    return request
+
+
+def open_url_transport(validate_certs=True, ca_path=None, username=None, password=None):
+    """Transport on Ansible's open_url, for modules (imported lazily so the cron script needs no Ansible)."""
+    from ansible.module_utils.urls import open_url
+
+    def request(method, url, body=None, headers=None, timeout=30):
+        try:
+            response = open_url(
+                url, data=body, headers=headers or {}, method=method, timeout=timeout,
+                validate_certs=validate_certs, ca_path=ca_path or None,
+                url_username=username or None, url_password=password or None,
+                force_basic_auth=bool(username),
+            )
+            try:
+                return response.getcode(), response.read()
+            finally:
+                response.close()
+        except HTTPError as err:
+            return err.code, _read_error_body(err)
+        except (URLError, socket.timeout, ssl.SSLError, OSError) as err:
+            raise ArchiveError(_network_error_message(url, err, timeout))
+
+    return request
+
+
+def _read_error_body(err):
+    try:
+        return err.read() or b""
+    except Exception:  # the error body is only used to explain the failure
+        return b""
+
+
+def _network_error_message(url, err, timeout):
+    reason = getattr(err, "reason", err)
+    text = str(reason)
+    if isinstance(reason, socket.timeout) or "timed out" in text:
+        return ("perfSONAR archive {0} did not answer within {1}s; raise the timeout setting or check the "
+                "archive's load".format(_strip_query(url), timeout))
+    if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(reason, ssl.SSLError):
+        return ("TLS verification of perfSONAR archive {0} failed ({1}); set the CA bundle (ca_path) to the "
+                "archive's issuing CA".format(_strip_query(url), text))
+    return "cannot reach perfSONAR archive {0}: {1}; check the URL and the firewall".format(_strip_query(url), text)
+
+
+def _strip_query(url):
+    return url.split("?", 1)[0]
+
+
+def fetch_json(transport, method, url, body=None, timeout=30):
+    """Call the archive and decode JSON; HTTP errors and malformed bodies become ArchiveError."""
+    headers = {"Accept": "application/json"}
+    payload = None
+    if body is not None:
+        payload = json.dumps(body).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    status, raw = transport(method, url, payload, headers, timeout)
+    if status >= 400:
+        detail = raw[:300].decode("utf-8", "replace").strip() if raw else ""
+        hint = {
+            401: "check the archive credentials (username/password)",
+            403: "the account lacks read access to the archive; grant it read on the pscheduler indices",
+            404: "check the archive URL (esmond: .../esmond/perfsonar/archive/, OpenSearch: https://host:9200)",
+        }.get(status, "check the archive's logs")
+        raise ArchiveError("perfSONAR archive answered HTTP {0} for {1}: {2}; {3}".format(
+            status, _strip_query(url), detail or "(empty body)", hint))
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ArchiveError("perfSONAR archive sent malformed JSON for {0} ({1}); check that the URL points at "
+                           "the archive API and not at a proxy or login page".format(_strip_query(url), err))
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements. A sample is a tuple (source_ip, destination_ip, metric, unix_ts, value).
+# --------------------------------------------------------------------------------------------
+
+def histogram_mean(histogram):
+    """Mean of an esmond delay histogram {"34.4": 506, ...} (bucket in ms -> packet count)."""
+    total = 0
+    weighted = 0.0
+    for bucket, count in histogram.items():
+        count = int(count)
+        total += count
+        weighted += float(bucket) * count
+    if total == 0:
+        return None
+    return weighted / total
+
+
+class EsmondClient:
+    """esmond REST API (perfSONAR 4, still served by perfSONAR 5): metadata search, then base data."""
+
+    def __init__(self, archive_url, transport, page_size=1000, timeout=30):
+        if not archive_url.endswith("/"):
+            archive_url += "/"
+        self.archive_url = archive_url
+        self.transport = transport
+        self.page_size = page_size
+        self.timeout = timeout
+        self.requests = 0
+
+    def _get(self, url):
+        self.requests += 1
+        return fetch_json(self.transport, "GET", url, timeout=self.timeout)
+
+    def metadata(self, event_type, window_seconds):
+        """All metadata with this event type updated in the window, following limit/offset pages."""
+        offset = 0
+        while True:
+            query = urlencode([("event-type", event_type), ("time-range", int(window_seconds)),
+                               ("limit", self.page_size), ("offset", offset)])
+            page = self._get(self.archive_url + "?" + query)
+            if not isinstance(page, list):
+                raise ArchiveError("esmond metadata search at {0} returned {1}, expected a list; check that "
+                                   "the URL ends in /esmond/perfsonar/archive/".format(self.archive_url,
+                                                                                      type(page).__name__))
+            for item in page:
+                yield item
+            if len(page) < self.page_size:
+                return
+            offset += len(page)
+
+    def samples(self, window_seconds, now):
+        """Yield samples for throughput, RTT and loss from every measurement in the window."""
+        oldest = now - window_seconds
+        for event_type, metric in ESMOND_EVENT_TYPES.items():
+            for item in self.metadata(event_type, window_seconds):
+                source, destination = item.get("source"), item.get("destination")
+                base_uri = _esmond_base_uri(item, event_type)
+                if not source or not destination or not base_uri:
+                    continue
+                data_url = urljoin(self.archive_url, base_uri) + "?" + urlencode(
+                    [("time-range", int(window_seconds))])
+                points = self._get(data_url)
+                if not isinstance(points, list):
+                    raise ArchiveError("esmond data at {0} is not a list of points; check the archive "
+                                       "version".format(data_url))
+                for point in points:
+                    value = _esmond_value(metric, point.get("val"))
+                    ts = point.get("ts")
+                    if value is None or not isinstance(ts, (int, float)) or ts < oldest:
+                        continue
+                    yield (source, destination, metric, float(ts), value)
+
+
+def _esmond_base_uri(item, event_type):
+    for entry in item.get("event-types") or []:
+        if entry.get("event-type") == event_type:
+            return entry.get("base-uri")
+    return None
+
+
+def _esmond_value(metric, raw):
+    try:
+        if metric == METRIC_THROUGHPUT:
+            return float(raw) / 1e6
+        if metric == METRIC_LOSS:
+            return float(raw)
+        if metric == METRIC_RTT and isinstance(raw, dict):
+            return histogram_mean(raw)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+class OpenSearchClient:
+    """perfSONAR 5 archive: OpenSearch ``pscheduler_*`` indices, read with the scroll API."""
+
+    def __init__(self, archive_url, transport, index="pscheduler_*", page_size=5000, timeout=30,
+                 scroll_keepalive="2m"):
+        self.archive_url = archive_url.rstrip("/")
+        self.transport = transport
+        self.index = index
+        self.page_size = page_size
+        self.timeout = timeout
+        self.scroll_keepalive = scroll_keepalive
+        self.requests = 0
+
+    def _call(self, method, path, body=None):
+        self.requests += 1
+        return fetch_json(self.transport, method, self.archive_url + path, body=body, timeout=self.timeout)
+
+    def query(self, window_seconds, now):
+        start_ms = int((now - window_seconds) * 1000)
+        return {
+            "size": self.page_size,
+            "sort": ["_doc"],
+            "_source": {"includes": OPENSEARCH_SOURCE_FIELDS},
+            "query": {"bool": {"filter": [
+                {"terms": {"test.type": OPENSEARCH_TEST_TYPES}},
+                {"range": {"pscheduler.start_time": {"gte": start_ms, "format": "epoch_millis"}}},
+            ]}},
+        }
+
+    def documents(self, window_seconds, now):
+        """Yield every archive document in the window; always releases the scroll context."""
+        path = "/{0}/_search?scroll={1}".format(self.index, self.scroll_keepalive)
+        page = self._call("POST", path, self.query(window_seconds, now))
+        scroll_id = None
+        try:
+            while True:
+                _check_search_page(page, self.archive_url)
+                scroll_id = page.get("_scroll_id") or scroll_id
+                hits = page["hits"]["hits"]
+                for hit in hits:
+                    yield hit.get("_source") or {}
+                if len(hits) < self.page_size or not scroll_id:
+                    return
+                page = self._call("POST", "/_search/scroll",
+                                  {"scroll": self.scroll_keepalive, "scroll_id": scroll_id})
+        finally:
+            if scroll_id:
+                try:
+                    self._call("DELETE", "/_search/scroll", {"scroll_id": scroll_id})
+                except ArchiveError:
+                    pass  # contexts expire by themselves after scroll_keepalive
+
+    def samples(self, window_seconds, now):
+        oldest = now - window_seconds
+        for doc in self.documents(window_seconds, now):
+            for sample in opensearch_samples(doc):
+                if sample[3] >= oldest:
+                    yield sample
+
+
+def _check_search_page(page, archive_url):
+    if not isinstance(page, dict) or "hits" not in page or "hits" not in (page.get("hits") or {}):
+        raise ArchiveError("OpenSearch at {0} returned no hits object; check that the URL is the OpenSearch "
+                           "endpoint of the perfSONAR archive".format(archive_url))
+    shards = page.get("_shards") or {}
+    if shards.get("failed"):
+        raise ArchiveError("OpenSearch at {0} reported {1} failed shards; check the cluster health".format(
+            archive_url, shards.get("failed")))
+
+
+def _dig(doc, dotted):
+    # _source keeps the shape the document was indexed with: nested objects, or flat dotted keys
+    if dotted in doc:
+        return doc[dotted]
+    node = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def parse_timestamp(value):
+    """pscheduler.start_time as stored: ISO 8601 string (logstash) or epoch milliseconds."""
+    if isinstance(value, (int, float)):
+        return float(value) / 1000.0 if value > 1e11 else float(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    match = re.match(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?([+-]\d\d:?\d\d)?$", text)
+    if not match:
+        return None
+    import calendar
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    fraction = float(match.group(7) or 0)
+    ts = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) + fraction
+    offset = match.group(8)
+    if offset:
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        ts -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return ts
+
+
+def opensearch_samples(doc):
+    """Samples of one archive document: throughput in bit/s, rtt mean in s (ISO 8601 converted), loss fraction."""
+    source = _dig(doc, "meta.source.ip")
+    destination = _dig(doc, "meta.destination.ip")
+    ts = parse_timestamp(_dig(doc, "pscheduler.start_time"))
+    if not source or not destination or ts is None:
+        return []
+    test_type = _dig(doc, "test.type")
+    out = []
+    if test_type == "throughput":
+        value = _number(_dig(doc, "result.throughput"))
+        if value is not None:
+            out.append((source, destination, METRIC_THROUGHPUT, ts, value / 1e6))
+    elif test_type == "rtt":
+        mean = _number(_dig(doc, "result.rtt.mean"))
+        if mean is not None:
+            # the pipeline's iso8601 helper turns PT0.0538S into seconds
+            out.append((source, destination, METRIC_RTT, ts, mean * 1000.0))
+    elif test_type in ("latency", "latencybg"):
+        # one-way delay in ms from the histogram statistics; twice it approximates the RTT
+        mean = _number(_dig(doc, "result.latency.mean"))
+        if mean is not None:
+            out.append((source, destination, METRIC_RTT, ts, 2.0 * mean))
+    if test_type in ("rtt", "latency", "latencybg"):
+        loss = _number(_dig(doc, "result.packets.loss"))
+        if loss is not None:
+            out.append((source, destination, METRIC_LOSS, ts, loss))
+    return out
+
+
+def _number(value):
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Sites: map measurement hosts to sites by CIDR.
+# --------------------------------------------------------------------------------------------
+
+class SiteMap:
+    """Map addresses to site names from {site: [cidr, ...]}; the most specific prefix wins."""
+
+    def __init__(self, site_cidrs):
+        if not isinstance(site_cidrs, dict) or not site_cidrs:
+            raise ConfigError("sites must map each site name to a list of CIDRs, e.g. "
+                              "{torino: [192.0.2.0/24]}")
+        self.sites = sorted(site_cidrs)
+        self._networks = []
+        for site in self.sites:
+            if not SITE_NAME_PATTERN.match(site):
+                raise ConfigError("site name {0!r} is not usable in a ClassAd attribute; use letters, digits, "
+                                  "'_' or '-', starting with a letter".format(site))
+            cidrs = site_cidrs[site]
+            if isinstance(cidrs, str) or not cidrs:
+                raise ConfigError("sites.{0} must be a non-empty list of CIDRs".format(site))
+            for cidr in cidrs:
+                self._networks.append((self._parse(site, cidr), site))
+        attribute_names = {}
+        for site in self.sites:
+            attr = site_attribute_suffix(site)
+            if attr in attribute_names:
+                raise ConfigError("sites {0!r} and {1!r} give the same ClassAd attribute suffix {2!r}; rename "
+                                  "one".format(attribute_names[attr], site, attr))
+            attribute_names[attr] = site
+        # longest prefix first, so a /28 carved out of another site's /16 maps correctly
+        self._networks.sort(key=lambda pair: -pair[0].prefixlen)
+        self._cache = {}
+
+    @staticmethod
+    def _parse(site, cidr):
+        try:
+            if HAS_NETADDR:
+                return netaddr.IPNetwork(cidr)
+            return ipaddress.ip_network(u"{0}".format(cidr), strict=False)
+        except Exception as err:
+            raise ConfigError("sites.{0}: {1!r} is not a CIDR ({2}); write it as 192.0.2.0/24 or "
+                              "2001:db8::/48".format(site, cidr, err))
+
+    def site_of(self, address):
+        """Site name of an address, or None when no site's CIDR holds it (cached: meshes repeat hosts)."""
+        try:
+            return self._cache[address]
+        except KeyError:
+            pass
+        site = None
+        try:
+            ip = netaddr.IPAddress(address) if HAS_NETADDR else ipaddress.ip_address(u"{0}".format(address))
+        except Exception:
+            ip = None
+        if ip is not None:
+            for network, name in self._networks:
+                if network.version == ip.version and ip in network:
+                    site = name
+                    break
+        self._cache[address] = site
+        return site
+
+
+def site_attribute_suffix(site):
+    """ClassAd-safe suffix for a site name (dashes are not allowed in attribute names)."""
+    return site.replace("-", "_")
+
+
+# --------------------------------------------------------------------------------------------
+# Aggregation per site pair.
+# --------------------------------------------------------------------------------------------
+
+DEFAULT_SETTINGS = {
+    "window_seconds": 7 * 86400,
+    "max_age_seconds": 2 * 86400,
+    "min_samples": 1,
+    "use_reverse_direction": True,
+    "fallback": {},
+}
+
+
+def _median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2.0
+
+
+class PairAggregator:
+    """Collect samples per (source site, destination site, metric) and summarise them.
+
+    Throughput and RTT use the median (a failed or disturbed test does not drag the figure), loss the mean
+    (rare loss events are exactly what must show).
+    """
+
+    def __init__(self, site_map):
+        self.site_map = site_map
+        self.values = {}
+        self.newest = {}
+        self.samples_seen = 0
+        self.samples_used = 0
+        self.unmapped_hosts = set()
+
+    def add(self, sample):
+        source, destination, metric, ts, value = sample
+        self.samples_seen += 1
+        source_site = self.site_map.site_of(source)
+        destination_site = self.site_map.site_of(destination)
+        if source_site is None or destination_site is None:
+            if source_site is None:
+                self.unmapped_hosts.add(source)
+            if destination_site is None:
+                self.unmapped_hosts.add(destination)
+            return
+        if source_site == destination_site:
+            return
+        key = (source_site, destination_site, metric)
+        bucket = self.values.get(key)
+        if bucket is None:
+            bucket = self.values[key] = []
+        bucket.append(value)
+        if ts > self.newest.get(key, 0):
+            self.newest[key] = ts
+        self.samples_used += 1
+
+    def add_all(self, samples):
+        for sample in samples:
+            self.add(sample)
+        return self
+
+    def summary(self, now, settings=None):
+        """Figures per ordered site pair, applying age limits and documented fallbacks.
+
+        For each metric: fresh measurement of that direction -> fresh measurement of the reverse direction
+        (links are usually symmetric) -> configured fallback value -> absent (ClassAd UNDEFINED).
+        """
+        cfg = dict(DEFAULT_SETTINGS)
+        cfg.update(settings or {})
+        fresh = {}
+        for key, values in self.values.items():
+            age = now - self.newest[key]
+            if age <= cfg["max_age_seconds"] and len(values) >= cfg["min_samples"]:
+                value = sum(values) / len(values) if key[2] == METRIC_LOSS else _median(values)
+                fresh[key] = (value, age, len(values))
+        fallback = cfg.get("fallback") or {}
+        pairs = {}
+        sites = self.site_map.sites
+        for source_site in sites:
+            for destination_site in sites:
+                if source_site == destination_site:
+                    continue
+                figures = {}
+                for metric in (METRIC_THROUGHPUT, METRIC_RTT, METRIC_LOSS):
+                    found = fresh.get((source_site, destination_site, metric))
+                    origin = "measured"
+                    if found is None and cfg["use_reverse_direction"]:
+                        found = fresh.get((destination_site, source_site, metric))
+                        origin = "reverse"
+                    if found is None and fallback.get(metric) is not None:
+                        found = (float(fallback[metric]), None, 0)
+                        origin = "fallback"
+                    if found is None:
+                        continue
+                    figures[metric] = {"value": round(found[0], 6), "age_seconds":
+                                       None if found[1] is None else int(found[1]),
+                                       "samples": found[2], "origin": origin}
+                if figures:
+                    pairs[(source_site, destination_site)] = figures
+        return pairs
+
+
+def ingest(client, site_map, window_seconds, now, settings=None):
+    """Read the archive and aggregate: returns (pairs, stats)."""
+    aggregator = PairAggregator(site_map)
+    aggregator.add_all(client.samples(window_seconds, now))
+    cfg = dict(settings or {})
+    cfg["window_seconds"] = window_seconds
+    pairs = aggregator.summary(now, cfg)
+    stats = {
+        "samples_seen": aggregator.samples_seen,
+        "samples_used": aggregator.samples_used,
+        "unmapped_hosts": sorted(aggregator.unmapped_hosts),
+        "archive_requests": client.requests,
+        "site_pairs_with_data": len(pairs),
+    }
+    return pairs, stats
+
+
+def pairs_as_list(pairs):
+    """JSON-friendly list of pair figures, sorted, for module results and caches."""
+    out = []
+    for (source_site, destination_site) in sorted(pairs):
+        row = {"source_site": source_site, "destination_site": destination_site}
+        row.update(pairs[(source_site, destination_site)])
+        out.append(row)
+    return out
+
+
+def pairs_from_list(rows):
+    pairs = {}
+    for row in rows:
+        figures = dict((k, v) for k, v in row.items() if k not in ("source_site", "destination_site"))
+        pairs[(row["source_site"], row["destination_site"])] = figures
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# Publication into the startd ad, and schedd throttles.
+# --------------------------------------------------------------------------------------------
+
+def _classad_number(value):
+    return repr(float(value)) if value is not None else "undefined"
+
+
+def _classad_string(text):
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def startd_attributes(pairs, local_site, sites, now, local_mbps=None, status="ok", submit_site_attr="BSaaSSubmitSite"):
+    """Ordered (name, ClassAd expression text) pairs for the startd ad of an execute node at local_site.
+
+    Per remote site S: PerfSONAR_InMbps_S (S -> here, input sandboxes), PerfSONAR_OutMbps_S (here -> S,
+    output sandboxes), PerfSONAR_RttMs_S, PerfSONAR_LossRate_S, PerfSONAR_AgeSeconds_S and
+    PerfSONAR_Origin_S. PerfSONAR_SubmitSiteInMbps selects the figure for the job's submit site.
+    """
+    attrs = [
+        (ATTRIBUTE_PREFIX + "Site", _classad_string(local_site)),
+        (ATTRIBUTE_PREFIX + "Updated", str(int(now))),
+        (ATTRIBUTE_PREFIX + "Status", _classad_string(status)),
+    ]
+    measured_sites = []
+    for site in sites:
+        suffix = site_attribute_suffix(site)
+        if site == local_site:
+            if local_mbps is not None:
+                attrs.append((ATTRIBUTE_PREFIX + "InMbps_" + suffix, _classad_number(local_mbps)))
+                attrs.append((ATTRIBUTE_PREFIX + "OutMbps_" + suffix, _classad_number(local_mbps)))
+                measured_sites.append(site)
+            continue
+        inbound = pairs.get((site, local_site), {})
+        outbound = pairs.get((local_site, site), {})
+        if METRIC_THROUGHPUT in inbound:
+            attrs.append((ATTRIBUTE_PREFIX + "InMbps_" + suffix,
+                           _classad_number(inbound[METRIC_THROUGHPUT]["value"])))
+            measured_sites.append(site)
+            age = inbound[METRIC_THROUGHPUT]["age_seconds"]
+            if age is not None:
+                attrs.append((ATTRIBUTE_PREFIX + "AgeSeconds_" + suffix, str(int(age))))
+            attrs.append((ATTRIBUTE_PREFIX + "Origin_" + suffix,
+                          _classad_string(inbound[METRIC_THROUGHPUT]["origin"])))
+        if METRIC_THROUGHPUT in outbound:
+            attrs.append((ATTRIBUTE_PREFIX + "OutMbps_" + suffix,
+                           _classad_number(outbound[METRIC_THROUGHPUT]["value"])))
+        for metric, name in ((METRIC_RTT, "RttMs_"), (METRIC_LOSS, "LossRate_")):
+            figure = inbound.get(metric) or outbound.get(metric)
+            if figure is not None:
+                attrs.append((ATTRIBUTE_PREFIX + name + suffix, _classad_number(figure["value"])))
+    # Select the figure for the job's submit site; UNDEFINED when nothing is known about that site.
+    selector = "undefined"
+    for site in reversed(measured_sites):
+        selector = "ifThenElse(TARGET.{0} =?= {1}, {2}, {3})".format(
+            submit_site_attr, _classad_string(site), ATTRIBUTE_PREFIX + "InMbps_" + site_attribute_suffix(site),
+            selector)
+    attrs.append((ATTRIBUTE_PREFIX + "SubmitSiteInMbps", selector))
+    return attrs
+
+
+def render_startd_cron_output(attrs):
+    """STARTD_CRON output: one 'Attr = value' line each; a lone '-' ends the ad."""
+    return "".join("{0} = {1}\n".format(name, value) for name, value in attrs) + "-\n"
+
+
+def transfer_throttles(pairs, local_site, per_transfer_mbps, minimum=2, maximum=100, step=1):
+    """MAX_CONCURRENT_UPLOADS/DOWNLOADS for a schedd at local_site from measured bandwidth.
+
+    Uploads (input sandboxes leave the schedd) are sized from the best measured path out of the site, which
+    bounds the schedd's uplink; downloads from the best path in. None when nothing was measured.
+    """
+    outbound = [f[METRIC_THROUGHPUT]["value"] for (src, dst), f in pairs.items()
+                if src == local_site and METRIC_THROUGHPUT in f]
+    inbound = [f[METRIC_THROUGHPUT]["value"] for (src, dst), f in pairs.items()
+               if dst == local_site and METRIC_THROUGHPUT in f]
+
+    def size(mbps_list):
+        if not mbps_list:
+            return None
+        count = int(max(mbps_list) // float(per_transfer_mbps))
+        count = max(minimum, min(maximum, count))
+        return max(minimum, count - count % step) if step > 1 else count
+
+    return {"MAX_CONCURRENT_UPLOADS": size(outbound), "MAX_CONCURRENT_DOWNLOADS": size(inbound)}
+
+
+# --------------------------------------------------------------------------------------------
+# The STARTD_CRON run: archive -> figures -> ad, with a cache for when the archive is down.
+# --------------------------------------------------------------------------------------------
+
+CRON_REQUIRED = ("archive_type", "archive_url", "sites", "local_site")
+
+
+def make_client(config, transport):
+    kind = config.get("archive_type")
+    timeout = config.get("timeout", 30)
+    if kind == "esmond":
+        return EsmondClient(config["archive_url"], transport, page_size=config.get("page_size", 1000),
+                            timeout=timeout)
+    if kind == "opensearch":
+        return OpenSearchClient(config["archive_url"], transport, index=config.get("index", "pscheduler_*"),
+                                page_size=config.get("page_size", 5000), timeout=timeout)
+    raise ConfigError("archive_type must be 'esmond' or 'opensearch', not {0!r}".format(kind))
+
+
+def aggregation_settings(config):
+    return {
+        "max_age_seconds": int(config.get("max_age_seconds", DEFAULT_SETTINGS["max_age_seconds"])),
+        "min_samples": int(config.get("min_samples", DEFAULT_SETTINGS["min_samples"])),
+        "use_reverse_direction": bool(config.get("use_reverse_direction", True)),
+        "fallback": {
+            METRIC_THROUGHPUT: config.get("fallback_mbps"),
+            METRIC_RTT: config.get("fallback_rtt_ms"),
+            METRIC_LOSS: config.get("fallback_loss_rate"),
+        },
+    }
+
+
+def run_cron(config, transport, now=None):
+    """One STARTD_CRON run; returns the text to print. Never raises for archive trouble.
+
+    When the archive fails, the last good figures (cache_path) are published while younger than
+    cache_max_age_seconds, with PerfSONAR_Status naming the failure; older than that, only the status is
+    published, so the policy treats every site as unmeasured instead of trusting old numbers.
+    """
+    missing = [key for key in CRON_REQUIRED if not config.get(key)]
+    if missing:
+        raise ConfigError("perfSONAR ingest configuration lacks {0}".format(", ".join(missing)))
+    now = time.time() if now is None else now
+    site_map = SiteMap(config["sites"])
+    local_site = config["local_site"]
+    if local_site not in site_map.sites:
+        raise ConfigError("local_site {0!r} is not one of the sites {1}".format(local_site, site_map.sites))
+    window = int(config.get("window_seconds", DEFAULT_SETTINGS["window_seconds"]))
+    cache_path = config.get("cache_path")
+    status = "ok"
+    try:
+        client = make_client(config, transport)
+        pairs, _stats = ingest(client, site_map, window, now, aggregation_settings(config))
+        if cache_path:
+            _write_cache(cache_path, {"time": now, "pairs": pairs_as_list(pairs)})
+        figures_time = now
+    except ArchiveError as err:
+        cached = _read_cache(cache_path) if cache_path else None
+        max_cache_age = int(config.get("cache_max_age_seconds", 6 * 3600))
+        if cached is not None and now - cached["time"] <= max_cache_age:
+            pairs = pairs_from_list(cached["pairs"])
+            figures_time = cached["time"]
+            status = "cached: {0}".format(err)
+        else:
+            pairs = {}
+            figures_time = now
+            status = "no data: {0}".format(err)
+    attrs = startd_attributes(pairs, local_site, site_map.sites, figures_time,
+                              local_mbps=config.get("local_mbps"), status=status[:500],
+                              submit_site_attr=config.get("submit_site_attribute", "BSaaSSubmitSite"))
+    return render_startd_cron_output(attrs)
+
+
+def _write_cache(path, content):
+    directory = os.path.dirname(path) or "."
+    handle, tmp = tempfile.mkstemp(prefix=".perfsonar-cache.", dir=directory)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(content, stream)
+        os.rename(tmp, path)  # atomic, so a concurrent run never reads half a cache
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _read_cache(path):
+    try:
+        with open(path) as stream:
+            content = json.load(stream)
+        if isinstance(content, dict) and "time" in content and "pairs" in content:
+            return content
+    except (IOError, OSError, ValueError):
+        return None
+    return None
