@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
@@ -17,6 +18,8 @@ from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as t
 # bsaas_topology_host(topology, inventory_hostname) -> htcondor_* and calico_* role inputs for that host
 # bsaas_topology_condor_knobs(topology, inventory_hostname) -> ordered HTCondor knobs (CONDOR_HOST, CCB_ADDRESS, ...)
 # bsaas_topology_summary(topology) -> one line per site
+# bsaas_deploy_plan(table, components, groups, mode, probe_results) -> per component: deploy or why not
+# bsaas_plan_report(plan, topology) -> the final summary lines of site.yml
 
 # Only these variables shape the topology; reading just them keeps the filter fast on big inventories,
 # because every hostvars lookup is templated on access.
@@ -79,6 +82,37 @@ def bsaas_topology_condor_knobs(topology, host):
         raise AnsibleFilterError(to_native(error))
 
 
+def _roles_present():
+    """Roles shipped next to this filter, i.e. in the collection that is running."""
+    roles_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'roles')
+    if not os.path.isdir(roles_dir):
+        return []
+    return sorted(name for name in os.listdir(roles_dir)
+                  if os.path.isfile(os.path.join(roles_dir, name, 'tasks', 'main.yml')))
+
+
+def bsaas_deploy_plan(table, components, groups, htcondor_mode='native', probe_results=None, roles_present=None):
+    """Which components site.yml deploys, in layer order, each with the reason when it does not."""
+    present = _roles_present() if roles_present is None else list(roles_present)
+    plain_groups = dict((name, list(members or [])) for name, members in groups.items())
+    return _plain(topo.deploy_plan(table, components, plain_groups, htcondor_mode, probe_results or [], present))
+
+
+def bsaas_plan_report(plan, topology, submitter_ssh_port=22):
+    """Final report lines: layers and components deployed or skipped (with why), how users reach the submitter."""
+    return topo.plan_report(plan, topology, submitter_ssh_port)
+
+
+def bsaas_artifact_item(pair):
+    """One (component, artifact) pair from dict2items | subelements('value.artifacts') as a flat dict."""
+    component, artifact = pair
+    if not isinstance(artifact, dict) or not ('url' in artifact or 'path' in artifact):
+        raise AnsibleFilterError('bsaas_components.%s.artifacts: %r must be a mapping with url (probed with HEAD) '
+                                 'or path (a file on the controller), and optionally sha256'
+                                 % (component.get('key'), artifact))
+    return {'component': component.get('key'), 'artifact': artifact}
+
+
 def bsaas_topology_summary(topology):
     """One human-readable line per site."""
     return topo.summary_lines(topology)
@@ -93,4 +127,7 @@ class FilterModule(object):
             'bsaas_topology_host': bsaas_topology_host,
             'bsaas_topology_condor_knobs': bsaas_topology_condor_knobs,
             'bsaas_topology_summary': bsaas_topology_summary,
+            'bsaas_deploy_plan': bsaas_deploy_plan,
+            'bsaas_artifact_item': bsaas_artifact_item,
+            'bsaas_plan_report': bsaas_plan_report,
         }

@@ -195,6 +195,7 @@ def compute_topology(hostvars, groups, overrides=None):
         ('sites', sites),
         ('hosts', hosts),
         ('central_managers', central_managers),
+        ('submitters', [h for h in groups.get('htcondor_submitters', []) if h in hosts]),
         ('errors', errors),
         ('warnings', warnings),
     ])
@@ -563,4 +564,117 @@ def summary_lines(topology):
             site['name'], site['as_number'], site['nat'],
             (' via ' + site['public_address']) if site['public_address'] else '',
             len(site['hosts']), ', '.join(site['route_reflectors'])))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Deployment plan: which component site.yml deploys, where, and why not.
+
+def _pattern_members(pattern, groups):
+    members = []
+    for group in str(pattern).split(':'):
+        for host in groups.get(group, []) or []:
+            if host not in members:
+                members.append(host)
+    return members
+
+
+def _probe_verdict(result):
+    """(component, artifact label, reachable?, why) from one uri or stat loop result of the preflight."""
+    item = result.get('item') or {}
+    component = item.get('component', '?')
+    artifact = item.get('artifact') or {}
+    if result.get('skipped'):
+        return None
+    if 'url' in artifact:
+        label = artifact['url']
+        status = result.get('status', -1)
+        try:
+            status = int(status)
+        except (TypeError, ValueError):
+            status = -1
+        # 401/403: a registry that wants credentials is reachable; the pull itself authenticates.
+        if 200 <= status < 400 or status in (401, 403):
+            return component, label, True, ''
+        if status <= 0:
+            return component, label, False, 'unreachable (%s)' % (result.get('msg') or 'no answer')
+        return component, label, False, 'HTTP %d' % status
+    label = artifact.get('path', '?')
+    stat = result.get('stat') or {}
+    if not stat.get('exists'):
+        return component, label, False, 'not found on the controller'
+    wanted = artifact.get('sha256')
+    if wanted and stat.get('checksum') and stat.get('checksum') != str(wanted).lower():
+        return component, label, False, 'sha256 mismatch (got %s)' % stat.get('checksum')
+    return component, label, True, ''
+
+
+def deploy_plan(table, components, groups, htcondor_mode, probe_results=(), roles_present=None):
+    """Decide, in layer order, which components to deploy; every skip carries a reason a site admin can act on."""
+    unreachable = {}
+    for result in probe_results or []:
+        verdict = _probe_verdict(result)
+        if verdict and not verdict[2]:
+            unreachable.setdefault(verdict[0], []).append('%s: %s' % (verdict[1], verdict[3]))
+    plan = []
+    by_name = {}
+    for entry in table:
+        name = entry['name']
+        settings = components.get(name) or {}
+        members = _pattern_members(entry['hosts'], groups)
+        reason = ''
+        if entry.get('mode') and entry['mode'] != htcondor_mode:
+            reason = 'HTCondor runs %s (bsaas_htcondor_mode); this component serves the %s mode' % (
+                htcondor_mode, entry['mode'])
+        elif not _to_bool(settings.get('enabled', True)):
+            reason = 'disabled in bsaas_components.%s.enabled' % name
+        elif roles_present is not None and name not in roles_present:
+            reason = 'role %s is not in this version of the collection' % entry['role']
+        elif not members:
+            reason = 'no hosts in inventory group(s) %s' % entry['hosts']
+        elif name in unreachable:
+            reason = 'artifacts not reachable: %s' % '; '.join(unreachable[name])
+        else:
+            missing = [need for need in entry.get('needs', []) if need in by_name and not by_name[need]['deploy']]
+            if missing:
+                reason = 'needs %s, not deployed (%s)' % (
+                    ', '.join(missing), '; '.join('%s: %s' % (m, by_name[m]['reason']) for m in missing))
+        step = OrderedDict([
+            ('name', name), ('layer', entry['layer']), ('role', entry['role']), ('hosts', entry['hosts']),
+            ('members', members), ('deploy', not reason), ('reason', reason),
+        ])
+        plan.append(step)
+        by_name[name] = step
+    return plan
+
+
+def plan_report(plan, topology, submitter_ssh_port=22):
+    """Lines for the end of site.yml: what went where, what did not and why, and how users get in."""
+    lines = []
+    layers = []
+    for step in plan:
+        if step['layer'] not in layers:
+            layers.append(step['layer'])
+    for layer in layers:
+        steps = [s for s in plan if s['layer'] == layer]
+        done = [s for s in steps if s['deploy']]
+        state = 'deployed' if len(done) == len(steps) else ('partly deployed' if done else 'NOT deployed')
+        lines.append('layer %s: %s' % (layer, state))
+        for step in steps:
+            if step['deploy']:
+                lines.append('  + %-16s on %s' % (step['name'], ', '.join(step['members'])))
+            else:
+                lines.append('  - %-16s skipped: %s' % (step['name'], step['reason']))
+    htcondor = [s for s in plan if s['name'] in ('htcondor', 'bsaas') and s['deploy']]
+    submitters = [h for h in topology.get('submitters', [])]
+    if htcondor and submitters:
+        for host in submitters:
+            placement = topology['hosts'].get(host, {})
+            address = placement.get('reachable_address') or placement.get('private_address') or host
+            lines.append('users reach the submitter %s with: ssh -p %s <user>@%s  (then condor_submit / condor_q)'
+                         % (host, submitter_ssh_port, address))
+    elif submitters:
+        lines.append('users cannot reach a submitter yet: HTCondor was not deployed (see the application layer)')
+    else:
+        lines.append('no submitter in the inventory: add a host to group htcondor_submitters')
     return lines
