@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: htcfarm.bsaas maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Calico v2.6 (calicoctl v1 API) resources for BSaaS: IP pools, BGP peers, nodes, per-instance isolation."""
 
 from __future__ import absolute_import, division, print_function

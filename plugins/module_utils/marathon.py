@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: htcfarm.bsaas maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Marathon v2 REST client, app comparison and scaling helpers (Python 3.6 compatible)."""
 
 from __future__ import absolute_import, division, print_function

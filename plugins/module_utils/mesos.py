@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: htcfarm.bsaas maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Mesos 1.11 flag validation, quorum and ZooKeeper URL helpers (Python 3.6 compatible).
 
 The flag tables below are generated from Apache Mesos 1.11.0 docs/configuration/{master,agent,

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: htcfarm.bsaas maintainers
-# Apache License 2.0 (see LICENSE)
+# Copyright: htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -23,7 +23,7 @@ description:
     O(force=true), cancels the running deployment. HTTP 422 fails with every offending field path.
 version_added: 0.1.0
 author:
-  - htcfarm.bsaas maintainers
+  - htcfarm.bsaas contributors
 options:
   url:
     description:
