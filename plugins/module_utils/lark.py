@@ -1,0 +1,915 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Lark: one network namespace and one veth pair per HTCondor job.
+
+This file is used twice, written once:
+- by the ``lark_policy`` module (policy validation, overlap checks), and
+- on execute nodes as the library behind the root-owned ``lark-helper`` that the
+  job wrapper and the job-exit hook call through one sudo rule.
+
+It depends on the Python standard library only (EL7's Python 3.6 included), and
+drives the kernel through iproute2 (``ip``, ``tc``) and ``nft``.
+"""
+from __future__ import absolute_import, division, print_function
+
+import errno
+import fcntl
+import ipaddress
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+__metaclass__ = type
+
+POLICY_VERSION = 1
+DEFAULT_POLICY_PATH = "/etc/lark/policy.json"
+NETWORK_TYPES = ("nat", "bridge")
+PRIORITY_CLASSES = {
+    # DSCP code points that site routers honour; "normal" leaves packets unmarked.
+    "bulk": "cs1",
+    "normal": "cs0",
+    "interactive": "af41",
+}
+# tc's units (see tc(8)): bit-based and byte-based (bps = bytes per second).
+_RATE_UNITS = {
+    "bit": 1, "kbit": 10 ** 3, "mbit": 10 ** 6, "gbit": 10 ** 9, "tbit": 10 ** 12,
+    "kibit": 2 ** 10, "mibit": 2 ** 20, "gibit": 2 ** 30, "tibit": 2 ** 40,
+    "bps": 8, "kbps": 8 * 10 ** 3, "mbps": 8 * 10 ** 6, "gbps": 8 * 10 ** 9, "tbps": 8 * 10 ** 12,
+}
+_RATE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+_IFNAME_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+_JOB_IFNAME = "eth0"
+# Job ad attributes a job may set to select among what the pool allows.
+JOB_ATTR_NETWORK = "LarkNetwork"
+JOB_ATTR_RATE = "LarkBandwidth"
+JOB_ATTR_PRIORITY = "LarkPriority"
+JOB_ATTR_CPUS = "RequestCpus"
+
+
+class LarkError(Exception):
+    """An error with a message that names the cause and the fix."""
+
+
+class LarkPolicyError(LarkError):
+    """The policy (or a job's request) is wrong; nothing was changed."""
+
+
+class LarkDenied(LarkError):
+    """The caller is not a job this helper may act for."""
+
+
+# --------------------------------------------------------------------------- rates
+
+def parse_rate(value, what="rate"):
+    """Return a tc-style rate ("20mbit", "2.5gbit", "1mbps") or a bare int in bit/s as int bit/s."""
+    if isinstance(value, bool):
+        raise LarkPolicyError(f"{what}: {value!r} is not a rate; write it as tc does, e.g. '20mbit' or '1gbit'")
+    if isinstance(value, int):
+        bits = value
+    else:
+        match = _RATE_RE.match(str(value))
+        unit = match.group(2).lower() if match else None
+        if not match or (unit and unit not in _RATE_UNITS):
+            raise LarkPolicyError(
+                f"{what}: {value!r} is not a rate; write a number with a tc unit "
+                f"({', '.join(sorted(_RATE_UNITS))}), e.g. '20mbit'")
+        bits = int(float(match.group(1)) * _RATE_UNITS[unit or "bit"])
+    if bits < 8000:
+        raise LarkPolicyError(f"{what}: {value!r} is below 8kbit, which tc cannot shape; raise it or leave it empty")
+    return bits
+
+
+def format_rate(bits):
+    return f"{int(bits)}bit"
+
+
+# --------------------------------------------------------------------------- policy
+
+def default_policy():
+    return {
+        "version": POLICY_VERSION,
+        "nft_table": "lark",
+        "interface_prefix": "lk",
+        "state_dir": "/run/lark",
+        "record_dir": "/var/lib/lark/records",
+        "starter_names": ["condor_starter"],
+        "starter_uids": [0],
+        "min_job_uid": 1000,
+        "max_jobs": 1024,
+        "mtu": 1500,
+        "default_network": "nat",
+        "job_selectable_networks": [],
+        "networks": {"nat": {"type": "nat", "subnet": "10.213.0.0/16", "block_host": True}},
+        "accounting": {"enabled": True, "campus_networks": []},
+        "bandwidth": {"enabled": False, "job_rate": None, "rate_per_cpu": None, "job_may_lower": True},
+        "priority": {"enabled": False, "default": "normal", "job_selectable": True},
+    }
+
+
+def _merge(base, override):
+    merged = dict(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "networks":
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _network(text, what):
+    try:
+        return ipaddress.ip_network(str(text), strict=True)
+    except ValueError as exc:
+        raise LarkPolicyError(f"{what}: {text!r} is not a network in CIDR form ({exc}); write e.g. '10.213.0.0/16'")
+
+
+def validate_policy(policy):
+    """Merge defaults, check every field, and return the normalised policy (raises LarkPolicyError)."""
+    if not isinstance(policy, dict):
+        raise LarkPolicyError("policy must be a mapping")
+    known = set(default_policy())
+    unknown = sorted(set(policy) - known)
+    if unknown:
+        raise LarkPolicyError(
+            f"unknown policy {', '.join(unknown)}; known policies are {', '.join(sorted(known))}")
+    pol = _merge(default_policy(), policy)
+    for section, keys in (("accounting", ("enabled", "campus_networks")),
+                          ("bandwidth", ("enabled", "job_rate", "rate_per_cpu", "job_may_lower")),
+                          ("priority", ("enabled", "default", "job_selectable"))):
+        extra = sorted(set(pol[section]) - set(keys))
+        if extra:
+            raise LarkPolicyError(
+                f"unknown policy {section}.{extra[0]}; {section} takes {', '.join(keys)}")
+    if not _IFNAME_PREFIX_RE.match(str(pol["interface_prefix"])):
+        raise LarkPolicyError(
+            f"interface_prefix {pol['interface_prefix']!r} must be 1-6 lowercase letters/digits starting with "
+            "a letter, so that job interface names stay within the kernel's 15 characters")
+    if not _NAME_RE.match(str(pol["nft_table"])):
+        raise LarkPolicyError(f"nft_table {pol['nft_table']!r} must match {_NAME_RE.pattern}")
+    for key in ("state_dir", "record_dir"):
+        if not str(pol[key]).startswith("/"):
+            raise LarkPolicyError(f"{key} {pol[key]!r} must be an absolute path")
+    if not pol["starter_names"] or not all(isinstance(n, str) and 0 < len(n) <= 15 for n in pol["starter_names"]):
+        raise LarkPolicyError("starter_names must list process names (comm, at most 15 characters), e.g. condor_starter")
+    for key in ("min_job_uid", "max_jobs", "mtu"):
+        if not isinstance(pol[key], int) or isinstance(pol[key], bool) or pol[key] < 1:
+            raise LarkPolicyError(f"{key} must be a positive integer, got {pol[key]!r}")
+    if pol["min_job_uid"] < 1:
+        raise LarkPolicyError("min_job_uid must be at least 1: root jobs never get a Lark namespace")
+    if not 576 <= pol["mtu"] <= 65535:
+        raise LarkPolicyError(f"mtu {pol['mtu']} must be between 576 and 65535")
+
+    networks = pol["networks"]
+    if not isinstance(networks, dict) or not networks:
+        raise LarkPolicyError("networks must define at least one network, e.g. {nat: {type: nat, subnet: 10.213.0.0/16}}")
+    normal_networks = {}
+    for name, net in networks.items():
+        if not _NAME_RE.match(str(name)):
+            raise LarkPolicyError(f"network name {name!r} must match {_NAME_RE.pattern}")
+        normal_networks[name] = _validate_network(name, net, pol)
+    pol["networks"] = normal_networks
+    if pol["default_network"] not in normal_networks:
+        raise LarkPolicyError(
+            f"default_network {pol['default_network']!r} is not one of the defined networks "
+            f"({', '.join(sorted(normal_networks))})")
+    for name in pol["job_selectable_networks"]:
+        if name not in normal_networks:
+            raise LarkPolicyError(f"job_selectable_networks names {name!r}, which is not a defined network")
+    _check_network_overlaps(normal_networks)
+
+    pol["accounting"]["campus_networks"] = [
+        str(_network(c, "accounting.campus_networks")) for c in pol["accounting"]["campus_networks"]]
+    band = pol["bandwidth"]
+    for key in ("job_rate", "rate_per_cpu"):
+        if band[key] not in (None, ""):
+            band[key] = format_rate(parse_rate(band[key], f"bandwidth.{key}"))
+        else:
+            band[key] = None
+    if band["enabled"] and not (band["job_rate"] or band["rate_per_cpu"]):
+        raise LarkPolicyError("bandwidth.enabled is true but neither bandwidth.job_rate nor bandwidth.rate_per_cpu is set")
+    prio = pol["priority"]
+    if prio["default"] not in PRIORITY_CLASSES:
+        raise LarkPolicyError(
+            f"priority.default {prio['default']!r} is unknown; use one of {', '.join(sorted(PRIORITY_CLASSES))}")
+    return pol
+
+
+def _validate_network(name, net, pol):
+    if not isinstance(net, dict):
+        raise LarkPolicyError(f"networks.{name} must be a mapping")
+    kind = net.get("type")
+    if kind not in NETWORK_TYPES:
+        raise LarkPolicyError(
+            f"networks.{name}.type {kind!r} is unknown; use one of {', '.join(NETWORK_TYPES)}")
+    allowed = {"nat": {"type", "subnet", "block_host"},
+               "bridge": {"type", "subnet", "bridge", "gateway", "first_address", "vlan", "parent"}}[kind]
+    extra = sorted(set(net) - allowed)
+    if extra:
+        raise LarkPolicyError(f"unknown policy networks.{name}.{extra[0]}; a {kind} network takes {', '.join(sorted(allowed))}")
+    subnet = _network(net.get("subnet"), f"networks.{name}.subnet")
+    if subnet.version != 4:
+        raise LarkPolicyError(f"networks.{name}.subnet must be IPv4 (job addressing is IPv4 for now)")
+    out = dict(net)
+    out["subnet"] = str(subnet)
+    if kind == "nat":
+        if subnet.prefixlen > 29:
+            raise LarkPolicyError(f"networks.{name}.subnet {subnet} is too small; NAT jobs take a /30 each, use /29 or larger")
+        out["block_host"] = bool(net.get("block_host", True))
+    else:
+        bridge = net.get("bridge")
+        if not bridge or not re.match(r"^[A-Za-z0-9_.-]{1,15}$", str(bridge)):
+            raise LarkPolicyError(f"networks.{name}.bridge must name the Linux bridge of the split network (1-15 characters)")
+        gateway = net.get("gateway")
+        try:
+            gateway_ip = ipaddress.ip_address(str(gateway))
+        except ValueError:
+            raise LarkPolicyError(f"networks.{name}.gateway {gateway!r} must be the router address on that VLAN")
+        if gateway_ip not in subnet:
+            raise LarkPolicyError(f"networks.{name}.gateway {gateway_ip} is not inside networks.{name}.subnet {subnet}")
+        first = net.get("first_address") or str(subnet.network_address + 2)
+        try:
+            first_ip = ipaddress.ip_address(str(first))
+        except ValueError:
+            raise LarkPolicyError(f"networks.{name}.first_address {first!r} is not an address")
+        if first_ip not in subnet:
+            raise LarkPolicyError(f"networks.{name}.first_address {first_ip} is not inside {subnet}")
+        out["gateway"] = str(gateway_ip)
+        out["first_address"] = str(first_ip)
+        vlan = net.get("vlan")
+        if vlan is not None and (not isinstance(vlan, int) or isinstance(vlan, bool) or not 1 <= vlan <= 4094):
+            raise LarkPolicyError(f"networks.{name}.vlan must be an 802.1Q id between 1 and 4094, got {vlan!r}")
+        if vlan is not None and not net.get("parent"):
+            raise LarkPolicyError(f"networks.{name}.vlan needs networks.{name}.parent, the uplink interface that carries the VLAN")
+    return out
+
+
+def _check_network_overlaps(networks):
+    names = sorted(networks)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            a = ipaddress.ip_network(networks[first]["subnet"])
+            b = ipaddress.ip_network(networks[second]["subnet"])
+            if a.overlaps(b):
+                raise LarkPolicyError(
+                    f"networks.{first}.subnet {a} overlaps networks.{second}.subnet {b}; give each job network its own range")
+
+
+def host_networks(run=None):
+    """Networks the host already uses: its addresses' prefixes and its routes, from iproute2's JSON."""
+    run = run or _run_json
+    found = []
+    for entry in run(["ip", "-j", "-4", "addr", "show"]):
+        for info in entry.get("addr_info", []):
+            if info.get("family") == "inet" and info.get("local"):
+                net = ipaddress.ip_network(f"{info['local']}/{info['prefixlen']}", strict=False)
+                found.append((net, f"address {info['local']}/{info['prefixlen']} on {entry.get('ifname')}"))
+    for route in run(["ip", "-j", "-4", "route", "show", "table", "all"]):
+        dst = route.get("dst")
+        if not dst or dst == "default" or route.get("type") in ("local", "broadcast"):
+            continue
+        try:
+            net = ipaddress.ip_network(dst if "/" in dst else dst + "/32", strict=False)
+        except ValueError:
+            continue
+        found.append((net, f"route {dst} dev {route.get('dev', '?')}"))
+    return found
+
+
+def check_host_overlaps(policy, existing, own_prefix=None):
+    """Fail when a job subnet overlaps a network the host already uses (other than Lark's own)."""
+    prefix = own_prefix or policy["interface_prefix"]
+    bridges = {n.get("bridge") for n in policy["networks"].values() if n["type"] == "bridge"}
+    for name, net in sorted(policy["networks"].items()):
+        subnet = ipaddress.ip_network(net["subnet"])
+        for other, where in existing:
+            # Lark's own job links and split bridges are ours, not a conflict.
+            if f" on {prefix}" in where or f" dev {prefix}" in where:
+                continue
+            if any(b and (where.endswith(f" on {b}") or where.endswith(f" dev {b}")) for b in bridges):
+                continue
+            if subnet.overlaps(other):
+                raise LarkPolicyError(
+                    f"networks.{name}.subnet {subnet} overlaps the host's {where}; "
+                    "choose a job subnet the host does not use")
+
+
+def load_policy(path=DEFAULT_POLICY_PATH):
+    try:
+        with open(path) as handle:
+            return validate_policy(json.load(handle))
+    except (IOError, OSError) as exc:
+        raise LarkError(f"cannot read the Lark policy {path}: {exc}; deploy it with the htcfarm.bsaas.lark role")
+    except ValueError as exc:
+        raise LarkPolicyError(f"{path} is not valid JSON ({exc}); re-deploy it with htcfarm.bsaas.lark_policy")
+
+
+def policy_json(policy):
+    return json.dumps(policy, indent=2, sort_keys=True) + "\n"
+
+
+# --------------------------------------------------------------------------- job request
+
+def parse_job_ad(text):
+    """Read the job ClassAd (old syntax, as HTCondor writes .job.ad) with the bindings when present."""
+    if not text.strip():
+        return {}
+    for module_name in ("classad2", "classad"):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        try:
+            ad = module.parseOne(text)
+        except Exception:  # the bindings raise their own types; fall through to the plain reader
+            break
+        wanted = (JOB_ATTR_NETWORK, JOB_ATTR_RATE, JOB_ATTR_PRIORITY, JOB_ATTR_CPUS)
+        result = {}
+        for key in wanted:
+            if key in ad:
+                value = ad.eval(key) if hasattr(ad, "eval") else ad[key]
+                if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                    result[key] = value
+        return result
+    # Execute nodes without the bindings: only literal strings and numbers of the few
+    # attributes Lark reads are taken; anything else (expressions) is ignored.
+    result = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in (JOB_ATTR_NETWORK, JOB_ATTR_RATE, JOB_ATTR_PRIORITY, JOB_ATTR_CPUS):
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"' and '"' not in value[1:-1]:
+            result[key] = value[1:-1]
+        elif re.match(r"^[0-9]+$", value):
+            result[key] = int(value)
+    return result
+
+
+def plan_job(policy, job_attrs):
+    """Decide network, rate and priority for one job from the pool policy and the job's own wishes."""
+    network = policy["default_network"]
+    wanted = job_attrs.get(JOB_ATTR_NETWORK)
+    if wanted not in (None, "", network):
+        if wanted not in policy["networks"]:
+            raise LarkPolicyError(
+                f"the job asks for {JOB_ATTR_NETWORK} = {wanted!r}, which this node does not define; "
+                f"use one of {', '.join(sorted(policy['networks']))}")
+        if wanted not in policy["job_selectable_networks"]:
+            raise LarkPolicyError(
+                f"the job asks for {JOB_ATTR_NETWORK} = {wanted!r}, which jobs may not select here "
+                f"(selectable: {', '.join(policy['job_selectable_networks']) or 'none'})")
+        network = wanted
+    rate = None
+    band = policy["bandwidth"]
+    if band["enabled"]:
+        limits = []
+        if band["job_rate"]:
+            limits.append(parse_rate(band["job_rate"]))
+        if band["rate_per_cpu"]:
+            cpus = job_attrs.get(JOB_ATTR_CPUS, 1)
+            cpus = cpus if isinstance(cpus, int) and cpus > 0 else 1
+            limits.append(parse_rate(band["rate_per_cpu"]) * cpus)
+        rate = min(limits)
+        if band["job_may_lower"] and job_attrs.get(JOB_ATTR_RATE) not in (None, ""):
+            rate = min(rate, parse_rate(job_attrs[JOB_ATTR_RATE], f"job attribute {JOB_ATTR_RATE}"))
+    priority = None
+    prio = policy["priority"]
+    if prio["enabled"]:
+        priority = prio["default"]
+        asked = job_attrs.get(JOB_ATTR_PRIORITY)
+        if prio["job_selectable"] and asked not in (None, ""):
+            if asked not in PRIORITY_CLASSES:
+                raise LarkPolicyError(
+                    f"the job asks for {JOB_ATTR_PRIORITY} = {asked!r}; use one of {', '.join(sorted(PRIORITY_CLASSES))}")
+            priority = asked
+    return {"network": network, "rate_bits": rate, "priority": priority,
+            "accounting": bool(policy["accounting"]["enabled"])}
+
+
+# --------------------------------------------------------------------------- processes
+
+def proc_status(pid):
+    """Return (comm, ppid, real uid) of a process, read from /proc."""
+    with open(f"/proc/{pid}/status") as handle:
+        fields = dict(line.split(":", 1) for line in handle if ":" in line)
+    return fields["Name"].strip(), int(fields["PPid"].split()[0]), int(fields["Uid"].split()[0])
+
+
+def netns_id(pid="self"):
+    return os.stat(f"/proc/{pid}/ns/net").st_ino
+
+
+def interfaces_of(pid):
+    with open(f"/proc/{pid}/net/dev") as handle:
+        return [line.split(":", 1)[0].strip() for line in handle.readlines()[2:]]
+
+
+def find_caller(pid):
+    """The process that ran sudo: walk up from the helper past sudo's own processes."""
+    comm, ppid, _uid = proc_status(pid)
+    while comm == "sudo" or pid == os.getpid():
+        pid = ppid
+        comm, ppid, _uid = proc_status(pid)
+    return pid
+
+
+def find_starter(pid, starter_names):
+    while pid > 1:
+        comm, ppid, uid = proc_status(pid)
+        if comm in starter_names:
+            return pid, uid
+        pid = ppid
+    return None, None
+
+
+def verify_job(policy, caller_pid, caller_uid):
+    """Check that caller_pid is a job this helper may serve; return (starter_pid, namespace inode)."""
+    comm, _ppid, uid = proc_status(caller_pid)
+    if uid != caller_uid:
+        raise LarkDenied(f"process {caller_pid} ({comm}) runs as uid {uid}, not as the caller uid {caller_uid}")
+    if uid < policy["min_job_uid"]:
+        raise LarkDenied(
+            f"uid {uid} is below min_job_uid {policy['min_job_uid']}: system accounts never get a Lark namespace")
+    starter_pid, starter_uid = find_starter(caller_pid, policy["starter_names"])
+    if starter_pid is None:
+        raise LarkDenied(
+            f"process {caller_pid} does not descend from a starter ({', '.join(policy['starter_names'])}); "
+            "Lark only serves HTCondor jobs")
+    if starter_uid not in policy["starter_uids"]:
+        raise LarkDenied(f"the starter {starter_pid} runs as uid {starter_uid}, which is not one of starter_uids")
+    job_ns = netns_id(caller_pid)
+    if job_ns == netns_id(starter_pid):
+        raise LarkDenied(
+            "the job shares the host's network namespace; set NO_JOB_NETWORKING = true on the execute node "
+            "and want_job_networking = false in the job so the starter gives it a fresh one")
+    others = [name for name in interfaces_of(caller_pid) if name != "lo"]
+    if others:
+        raise LarkDenied(
+            f"the job's namespace already has {', '.join(others)}; Lark only configures a fresh namespace")
+    return starter_pid, job_ns
+
+
+# --------------------------------------------------------------------------- leases
+
+class LeaseStore:
+    """Per-job leases under state_dir, guarded by one flock so concurrent starters never collide."""
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.directory = os.path.join(policy["state_dir"], "leases")
+        self.lock_path = os.path.join(policy["state_dir"], "lock")
+
+    def __enter__(self):
+        if not os.path.isdir(self.directory):
+            os.makedirs(self.directory, 0o700)
+        self._lock = open(self.lock_path, "a")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+    def all(self):
+        leases = []
+        for name in sorted(os.listdir(self.directory)):
+            if name.endswith(".json"):
+                try:
+                    with open(os.path.join(self.directory, name)) as handle:
+                        leases.append(json.load(handle))
+                except (IOError, OSError, ValueError):
+                    continue
+        return leases
+
+    def free_index(self, capacity):
+        used = {lease["index"] for lease in self.all()}
+        for index in range(capacity):
+            if index not in used:
+                return index
+        raise LarkError(
+            f"all {capacity} job network slots are in use; raise max_jobs or the job subnet, or run 'lark-helper reap'")
+
+    def save(self, lease):
+        path = os.path.join(self.directory, f"{lease['index']}.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump(lease, handle, sort_keys=True)
+        os.rename(tmp, path)
+
+    def remove(self, lease):
+        try:
+            os.unlink(os.path.join(self.directory, f"{lease['index']}.json"))
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+
+
+def network_capacity(policy, network):
+    """How many jobs a network can hold at once."""
+    subnet = ipaddress.ip_network(network["subnet"])
+    if network["type"] == "nat":
+        room = subnet.num_addresses // 4
+    else:
+        room = int(subnet.broadcast_address) - int(ipaddress.ip_address(network["first_address"]))
+    return min(room, policy["max_jobs"])
+
+
+def addresses_for(network, index):
+    """Return (host_cidr or None, job_cidr, gateway) for lease index in a network."""
+    subnet = ipaddress.ip_network(network["subnet"])
+    if network["type"] == "nat":
+        base = subnet.network_address + 4 * index
+        return f"{base + 1}/30", f"{base + 2}/30", str(base + 1)
+    address = ipaddress.ip_address(network["first_address"]) + index
+    if address not in subnet or address == subnet.broadcast_address or str(address) == network["gateway"]:
+        raise LarkError(f"lease {index} does not fit in {subnet}; raise the subnet or lower max_jobs")
+    return None, f"{address}/{subnet.prefixlen}", network["gateway"]
+
+
+# --------------------------------------------------------------------------- kernel commands
+
+def _run(argv, stdin=None, check=True):
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(stdin.encode() if stdin is not None else None)
+    if check and proc.returncode != 0:
+        raise LarkError(f"{' '.join(argv)} failed ({proc.returncode}): {err.decode(errors='replace').strip()}")
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def _run_json(argv):
+    return json.loads(_run(argv)[1] or "[]")
+
+
+def _families(policy):
+    families = []
+    kinds = {net["type"] for net in policy["networks"].values()}
+    if "nat" in kinds:
+        families.append("inet")
+    if "bridge" in kinds:
+        families.append("bridge")
+    return families
+
+
+def nft_base_script(policy):
+    """The pool-wide table: campus sets, per-job dispatch maps, NAT and isolation. Idempotent to re-apply."""
+    table = policy["nft_table"]
+    prefix = policy["interface_prefix"]
+    campus4 = [c for c in policy["accounting"]["campus_networks"] if ipaddress.ip_network(c).version == 4]
+    lines = []
+    for family in _families(policy):
+        lines += [
+            f"add table {family} {table}",
+            f"add set {family} {table} campus4 {{ type ipv4_addr; flags interval; }}",
+            f"flush set {family} {table} campus4",
+            f"add map {family} {table} job_egress {{ type ifname : verdict; }}",
+            f"add map {family} {table} job_ingress {{ type ifname : verdict; }}",
+            f"add chain {family} {table} forward {{ type filter hook forward priority -10; policy accept; }}",
+            f"flush chain {family} {table} forward",
+            f"add chain {family} {table} input {{ type filter hook input priority -10; policy accept; }}",
+            f"flush chain {family} {table} input",
+            f"add chain {family} {table} output {{ type filter hook output priority -10; policy accept; }}",
+            f"flush chain {family} {table} output",
+        ]
+        if campus4:
+            lines.append(f"add element {family} {table} campus4 {{ {', '.join(campus4)} }}")
+        lines += [
+            f"add rule {family} {table} forward iifname vmap @job_egress",
+            f"add rule {family} {table} forward oifname vmap @job_ingress",
+            f"add rule {family} {table} input iifname vmap @job_egress",
+            f"add rule {family} {table} output oifname vmap @job_ingress",
+        ]
+    if "inet" in _families(policy):
+        nat_nets = [n for n in policy["networks"].values() if n["type"] == "nat"]
+        lines += [
+            f"add chain inet {table} postrouting {{ type nat hook postrouting priority 100; policy accept; }}",
+            f"flush chain inet {table} postrouting",
+            # Jobs never talk to each other through the host.
+            f'add rule inet {table} forward iifname "{prefix}*" oifname "{prefix}*" drop',
+        ]
+        for net in nat_nets:
+            lines.append(
+                f'add rule inet {table} postrouting ip saddr {net["subnet"]} oifname != "{prefix}*" masquerade')
+            if net["block_host"]:
+                lines += [
+                    f'add rule inet {table} input iifname "{prefix}*" ip saddr {net["subnet"]} '
+                    "ct state established,related accept",
+                    f'add rule inet {table} input iifname "{prefix}*" ip saddr {net["subnet"]} drop',
+                ]
+    if "bridge" in _families(policy):
+        # A split-network job reaches its VLAN and nothing on the host itself.
+        lines.append(f'add rule bridge {table} input iifname "{prefix}*" drop')
+    return "\n".join(lines) + "\n"
+
+
+def nft_job_script(policy, lease):
+    family = "inet" if lease["type"] == "nat" else "bridge"
+    table = policy["nft_table"]
+    ifname = lease["host_ifname"]
+    lines = []
+    for direction in ("egress", "ingress"):
+        lines.append(f"add chain {family} {table} {ifname}_{direction}")
+    if lease.get("priority") and PRIORITY_CLASSES[lease["priority"]] != "cs0":
+        lines.append(f"add rule {family} {table} {ifname}_egress ip dscp set {PRIORITY_CLASSES[lease['priority']]}")
+    if lease["accounting"]:
+        for counter in _counter_names(ifname):
+            lines.append(f"add counter {family} {table} {counter}")
+        lines += [
+            f"add rule {family} {table} {ifname}_egress ip daddr @campus4 counter name {ifname}_out_campus return",
+            f"add rule {family} {table} {ifname}_egress counter name {ifname}_out_offcampus",
+            f"add rule {family} {table} {ifname}_ingress ip saddr @campus4 counter name {ifname}_in_campus return",
+            f"add rule {family} {table} {ifname}_ingress counter name {ifname}_in_offcampus",
+        ]
+    lines += [
+        f'add element {family} {table} job_egress {{ "{ifname}" : jump {ifname}_egress }}',
+        f'add element {family} {table} job_ingress {{ "{ifname}" : jump {ifname}_ingress }}',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def nft_job_delete_script(policy, lease, existing):
+    """Delete one job's objects; ``existing`` is the set of object names still in the table."""
+    family = "inet" if lease["type"] == "nat" else "bridge"
+    table = policy["nft_table"]
+    ifname = lease["host_ifname"]
+    lines = []
+    for direction in ("egress", "ingress"):
+        if f"element:job_{direction}:{ifname}" in existing:
+            lines.append(f'delete element {family} {table} job_{direction} {{ "{ifname}" }}')
+    for direction in ("egress", "ingress"):
+        if f"chain:{ifname}_{direction}" in existing:
+            lines += [f"flush chain {family} {table} {ifname}_{direction}",
+                      f"delete chain {family} {table} {ifname}_{direction}"]
+    for counter in _counter_names(ifname):
+        if f"counter:{counter}" in existing:
+            lines.append(f"delete counter {family} {table} {counter}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _counter_names(ifname):
+    return [f"{ifname}_{d}_{z}" for d in ("out", "in") for z in ("campus", "offcampus")]
+
+
+def read_table(policy, family):
+    """Return (counters by name, set of existing object keys) for one family's Lark table."""
+    code, out, _err = _run(["nft", "-j", "list", "table", family, policy["nft_table"]], check=False)
+    counters, existing = {}, set()
+    if code != 0:
+        return counters, existing
+    for item in json.loads(out).get("nftables", []):
+        if "counter" in item:
+            counter = item["counter"]
+            counters[counter["name"]] = (counter["packets"], counter["bytes"])
+            existing.add(f"counter:{counter['name']}")
+        elif "chain" in item:
+            existing.add(f"chain:{item['chain']['name']}")
+        elif "map" in item:
+            for elem in item["map"].get("elem", []):
+                key = elem[0] if isinstance(elem, list) else None
+                if isinstance(key, str):
+                    existing.add(f"element:{item['map']['name']}:{key}")
+    return counters, existing
+
+
+def tc_script(device, rate_bits):
+    rate = format_rate(rate_bits)
+    return (f"qdisc add dev {device} root handle 1: htb default 10\n"
+            f"class add dev {device} parent 1: classid 1:10 htb rate {rate} ceil {rate}\n"
+            f"qdisc add dev {device} parent 1:10 handle 10: fq_codel\n")
+
+
+def link_exists(ifname):
+    # /proc/self/net follows this thread's network namespace (after enter_netns), /sys does not.
+    return ifname in interfaces_of("self")
+
+
+def enter_netns(pid):
+    """Move this process into the network namespace of pid (the starter's, i.e. the host's)."""
+    import ctypes
+    import ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    handle = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+    try:
+        if libc.setns(handle, 0x40000000) != 0:  # CLONE_NEWNET
+            raise LarkError(f"cannot enter the network namespace of process {pid}: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(handle)
+
+
+# --------------------------------------------------------------------------- job lifecycle
+
+def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None):
+    """Give the job namespace ``netns`` (a PID or a name under /run/netns) its veth, addresses, limits, counters.
+
+    On any failure everything created so far is removed again.
+    """
+    network = policy["networks"][plan["network"]]
+    with LeaseStore(policy) as store:
+        index = store.free_index(network_capacity(policy, network))
+        host_cidr, job_cidr, gateway = addresses_for(network, index)
+        lease = {
+            "index": index, "host_ifname": f"{policy['interface_prefix']}{index}", "network": plan["network"],
+            "type": network["type"], "job_address": job_cidr.split("/")[0], "host_address": host_cidr,
+            "gateway": gateway, "rate_bits": plan["rate_bits"], "priority": plan["priority"],
+            "accounting": plan["accounting"], "starter_pid": starter_pid, "job_pid": job_pid, "uid": uid,
+            "started": time.time(), "netns": str(netns),
+        }
+        store.save(lease)
+    ns_path = f"/proc/{netns}/ns/net" if str(netns).isdigit() else f"/run/netns/{netns}"
+    ifname = lease["host_ifname"]
+    try:
+        if link_exists(ifname):
+            # A leftover from a crash that the reaper has not seen yet.
+            _run(["ip", "link", "del", ifname], check=False)
+        host = [f"link add {ifname} mtu {policy['mtu']} type veth peer name {_JOB_IFNAME} netns {netns}"]
+        if network["type"] == "nat":
+            host.append(f"addr add {host_cidr} dev {ifname}")
+        else:
+            host.append(f"link set {ifname} master {network['bridge']}")
+        host.append(f"link set {ifname} up")
+        _run(["ip", "-batch", "-"], "\n".join(host) + "\n")
+        inside = [f"addr add {job_cidr} dev {_JOB_IFNAME}", f"link set {_JOB_IFNAME} up", "link set lo up",
+                  f"route add default via {gateway}"]
+        _run(["nsenter", f"--net={ns_path}", "ip", "-batch", "-"], "\n".join(inside) + "\n")
+        if plan["rate_bits"]:
+            _run(["tc", "-batch", "-"], tc_script(ifname, plan["rate_bits"]))
+            _run(["nsenter", f"--net={ns_path}", "tc", "-batch", "-"], tc_script(_JOB_IFNAME, plan["rate_bits"]))
+        _run(["nft", "-f", "-"], nft_job_script(policy, lease))
+    except LarkError:
+        teardown_job(policy, lease, "setup-failed")
+        raise
+    return lease
+
+
+def teardown_job(policy, lease, reason):
+    """Remove one job's link, firewall objects and lease; return its accounting record."""
+    ifname = lease["host_ifname"]
+    if link_exists(ifname):
+        _run(["ip", "link", "del", ifname], check=False)
+    family = "inet" if lease["type"] == "nat" else "bridge"
+    counters, existing = read_table(policy, family)
+    script = nft_job_delete_script(policy, lease, existing)
+    if script:
+        _run(["nft", "-f", "-"], script)
+    record = accounting_record(lease, counters, reason)
+    if lease["accounting"]:
+        write_record(policy, record)
+    with LeaseStore(policy) as store:
+        store.remove(lease)
+    return record
+
+
+def accounting_record(lease, counters, reason):
+    ifname = lease["host_ifname"]
+
+    def value(direction, zone, part):
+        return counters.get(f"{ifname}_{direction}_{zone}", (0, 0))[part]
+
+    record = {
+        "network": lease["network"], "network_type": lease["type"], "job_address": lease["job_address"],
+        "starter_pid": lease.get("starter_pid"), "uid": lease.get("uid"), "started": lease["started"],
+        "ended": time.time(), "end_reason": reason, "rate_bits": lease.get("rate_bits"),
+        "priority": lease.get("priority"), "accounted": bool(lease["accounting"]),
+    }
+    for direction, word in (("out", "Out"), ("in", "In")):
+        for zone, zword in (("campus", "OnCampus"), ("offcampus", "OffCampus")):
+            record[f"Bytes{word}{zword}"] = value(direction, zone, 1)
+            record[f"Packets{word}{zword}"] = value(direction, zone, 0)
+        record[f"Bytes{word}"] = record[f"Bytes{word}OnCampus"] + record[f"Bytes{word}OffCampus"]
+        record[f"Packets{word}"] = record[f"Packets{word}OnCampus"] + record[f"Packets{word}OffCampus"]
+    return record
+
+
+def record_classad(record):
+    """The record as ClassAd attribute lines (Lark*), for the job ad."""
+    lines = [f'LarkNetwork = "{record["network"]}"', f'LarkNetworkType = "{record["network_type"]}"',
+             f'LarkJobAddress = "{record["job_address"]}"']
+    for key in sorted(record):
+        if key.startswith(("Bytes", "Packets")):
+            lines.append(f"LarkNetwork{key} = {int(record[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def write_record(policy, record):
+    directory = policy["record_dir"]
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o750)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(record["ended"]))
+    path = os.path.join(directory, f"{stamp}-{record['starter_pid']}-{record['job_address']}.json")
+    with open(path, "w") as handle:
+        json.dump(record, handle, sort_keys=True)
+    record["path"] = path
+    return path
+
+
+def _alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def reap(policy):
+    """Tear down every lease whose job network or starter is gone; return the records."""
+    with LeaseStore(policy) as store:
+        leases = store.all()
+    records = []
+    for lease in leases:
+        starter_gone = lease.get("starter_pid") and not _alive(lease["starter_pid"])
+        if not link_exists(lease["host_ifname"]) or starter_gone:
+            records.append(teardown_job(policy, lease, "reaped"))
+    return records
+
+
+def init_host(policy):
+    """Install the pool-wide nft table and, for split networks, their bridges and VLAN uplinks."""
+    for net in policy["networks"].values():
+        if net["type"] != "bridge":
+            continue
+        if not link_exists(net["bridge"]):
+            _run(["ip", "link", "add", net["bridge"], "type", "bridge"])
+        uplink = net.get("parent")
+        if uplink and net.get("vlan"):
+            # Tagged: the bridge carries the VLAN through a sub-interface of the uplink.
+            uplink = f"{net['parent']}.{net['vlan']}"[:15]
+            if not link_exists(uplink):
+                _run(["ip", "link", "add", "link", net["parent"], "name", uplink, "type", "vlan", "id", str(net["vlan"])])
+        if uplink:
+            # Untagged (access port) when no VLAN id is given.
+            _run(["ip", "link", "set", uplink, "master", net["bridge"], "up"])
+        _run(["ip", "link", "set", net["bridge"], "up"])
+    _run(["nft", "-f", "-"], nft_base_script(policy))
+
+
+# --------------------------------------------------------------------------- helper entry point
+
+def _caller_uid():
+    if os.getuid() != 0:
+        raise LarkDenied("lark-helper must run as root, through its sudo rule")
+    value = os.environ.get("SUDO_UID")
+    if value is None or not value.isdigit():
+        raise LarkDenied("lark-helper setup/finish must be called through sudo by the job's user")
+    return int(value)
+
+
+def helper_main(policy_path=DEFAULT_POLICY_PATH, argv=None, stdin=None, stdout=None):
+    """Command line of lark-helper: setup | finish (through sudo, from a job) | init | reap | show (root).
+
+    The policy path is fixed by the installed entry script, never taken from the caller.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    if len(argv) != 1 or argv[0] not in ("setup", "finish", "init", "reap", "show"):
+        sys.stderr.write("usage: lark-helper setup|finish|init|reap|show\n")
+        return 2
+    command = argv[0]
+    try:
+        policy = load_policy(policy_path)
+        if command in ("init", "reap", "show"):
+            if os.getuid() != 0 or "SUDO_UID" in os.environ:
+                raise LarkDenied(f"'lark-helper {command}' is for root on the execute node, not for jobs")
+            if command == "init":
+                init_host(policy)
+            elif command == "reap":
+                for record in reap(policy):
+                    stdout.write(json.dumps(record, sort_keys=True) + "\n")
+            else:
+                with LeaseStore(policy) as store:
+                    stdout.write(json.dumps(store.all(), indent=2, sort_keys=True) + "\n")
+            return 0
+        uid = _caller_uid()
+        caller = find_caller(os.getppid())
+        if command == "setup":
+            starter_pid, _ns = verify_job(policy, caller, uid)
+            # sudo started us inside the job's namespace; the host side is the starter's.
+            enter_netns(starter_pid)
+            plan = plan_job(policy, parse_job_ad(stdin.read()))
+            with LeaseStore(policy) as store:
+                if any(lease.get("starter_pid") == starter_pid for lease in store.all()):
+                    raise LarkDenied(f"the job of starter {starter_pid} already has its Lark network")
+            lease = setup_job(policy, plan, caller, starter_pid=starter_pid, uid=uid, job_pid=caller)
+            stdout.write(f"lark: {lease['network']} ({lease['type']}) address {lease['job_address']}\n")
+            return 0
+        # finish: only the lease that belongs to the caller's own starter and uid.
+        starter_pid, _starter_uid = find_starter(caller, policy["starter_names"])
+        if starter_pid is None:
+            raise LarkDenied("lark-helper finish only serves HTCondor job-exit hooks (no starter above the caller)")
+        enter_netns(starter_pid)
+        with LeaseStore(policy) as store:
+            mine = [lease for lease in store.all()
+                    if lease.get("starter_pid") == starter_pid and lease.get("uid") == uid]
+        for lease in mine:
+            record = teardown_job(policy, lease, "job-exit")
+            stdout.write(record_classad(record))
+        return 0
+    except LarkError as exc:
+        sys.stderr.write(f"lark-helper {command}: {exc}\n")
+        return 3 if isinstance(exc, LarkDenied) else 1
