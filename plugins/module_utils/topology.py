@@ -169,6 +169,18 @@ def compute_topology(hostvars, groups, overrides=None):
                       '(collector and negotiator) to it' % CENTRAL_MANAGER_GROUP)
     _check_ccb_brokers(sites, hosts, central_managers, errors)
 
+    # CCB joins a hidden daemon to a reachable one, never two hidden ones: a NATed submitter can only
+    # run jobs on executors of its own site.
+    hidden_submitters = [h for h in groups.get('htcondor_submitters', []) if h in hosts and
+                         not hosts[h]['reachable_address']]
+    for schedd in hidden_submitters:
+        stranded = sorted(h for h in groups.get('htcondor_executors', []) if h in hosts and
+                          not hosts[h]['reachable_address'] and hosts[h]['site'] != hosts[schedd]['site'])
+        if stranded:
+            warnings.append('submitter %s and executors %s are behind NAT at different sites: CCB cannot join them, '
+                            'so their jobs never run there; put the submitter at a routed site or forward its port'
+                            % (schedd, ', '.join(stranded)))
+
     multi_site = len([s for s in sites.values() if s['hosts']]) > 1
     for name, host in hosts.items():
         site = sites[host['site']]
@@ -434,20 +446,21 @@ def _check_ccb_brokers(sites, hosts, central_managers, errors):
                           % (site['name'], ', '.join(central_managers)))
 
 
-def _collector_address(host, hosts, central_managers):
-    """Address of each central manager as seen from ``host``: private inside its site, reachable otherwise."""
+def _central_manager_addresses(host, hosts, central_managers):
+    """(central manager, address seen from ``host``): private inside its site, reachable from elsewhere."""
     addresses = []
     for cm in central_managers:
         cm_host = hosts[cm]
         if cm_host['site'] == host['site']:
-            addresses.append(cm_host['private_address'])
+            addresses.append((cm, cm_host['private_address']))
         elif cm_host['reachable_address']:
-            addresses.append(cm_host['reachable_address'])
+            addresses.append((cm, cm_host['reachable_address']))
     return addresses
 
 
 def _htcondor_placement(name, host, site, hosts, central_managers, pool, use_shared_port, shared_port_port):
-    collectors = _collector_address(host, hosts, central_managers)
+    cm_addresses = _central_manager_addresses(host, hosts, central_managers)
+    collectors = [address for _cm, address in cm_addresses]
     condor_host = pool['bsaas_condor_host'] or (collectors[0] if collectors else '')
     if collectors and use_shared_port and shared_port_port != DEFAULT_SHARED_PORT:
         collectors = ['%s:%d' % (address, shared_port_port) for address in collectors]
@@ -458,6 +471,7 @@ def _htcondor_placement(name, host, site, hosts, central_managers, pool, use_sha
     needs_ccb = behind_nat and not forwarded and name not in central_managers
     return OrderedDict([
         ('condor_host', condor_host),
+        ('central_manager_addresses', cm_addresses),
         ('collector_host', ', '.join(collectors)),
         ('ccb_address', '$(COLLECTOR_HOST)' if needs_ccb else ''),
         ('private_network_name', '%s.%s' % (site['name'], pool['bsaas_pool_name'])),
@@ -517,6 +531,8 @@ def host_variables(topology, host):
     condor = placement['htcondor']
     calico = placement['calico']
     return OrderedDict([
+        ('htcondor_site_inbound_reachable', bool(placement['reachable_address'])),
+        ('htcondor_central_manager_names', OrderedDict(condor['central_manager_addresses'])),
         ('htcondor_ccb_address', condor['ccb_address']),
         ('htcondor_private_network_name', condor['private_network_name']),
         ('htcondor_tcp_forwarding_host', condor['tcp_forwarding_host']),

@@ -246,7 +246,7 @@ def render_fragment(use, knobs):
     """The collection's renderer when it is there (module_utils/condor.py), else the same text by hand."""
     try:
         from ansible_collections.htcfarm.bsaas.plugins.module_utils import condor
-        return condor.render_fragment(use, knobs)
+        return condor.render_fragment(knobs=knobs, use=use)
     except (ImportError, AttributeError):
         return ''.join(['use %s\n' % item for item in use] + ['%s = %s\n' % kv for kv in knobs.items()])
 
@@ -292,6 +292,120 @@ def test_generated_config_read_back_by_htcondor(shape):
             assert ('COLLECTOR' in daemons) == (role == 'CentralManager')
         if shape == 'natted':
             assert topo.host_variables(topology, 'ba-wn1')['htcondor_ccb_address']
+    finally:
+        if saved is None:
+            os.environ.pop('CONDOR_CONFIG', None)
+        else:
+            os.environ['CONDOR_CONFIG'] = saved
+
+
+def test_central_manager_names_follow_the_viewpoint():
+    hostvars, groups = three_sites(bari_nat='masquerade', bari_public='192.0.2.30')
+    hostvars['to-fe1']['bsaas_public_address'] = '198.51.100.10'
+    topology = topo.compute_topology(hostvars, groups)
+    assert_clean(topology)
+    assert topo.host_variables(topology, 'ba-wn1')['htcondor_central_manager_names'] == {'to-fe1': '198.51.100.10'}
+    assert topo.host_variables(topology, 'to-wn1')['htcondor_central_manager_names'] == {'to-fe1': '10.1.0.10'}
+    assert topo.host_variables(topology, 'ba-wn1')['htcondor_site_inbound_reachable'] is False
+    assert topo.host_variables(topology, 'to-wn1')['htcondor_site_inbound_reachable'] is True
+
+
+def test_natted_submitter_cannot_use_other_natted_executors():
+    hostvars, groups = three_sites(bari_nat='masquerade', bari_public='192.0.2.30')
+    for host in groups['site_bologna']:
+        hostvars[host].update(bsaas_site_nat='masquerade', bsaas_site_public_address='192.0.2.40')
+    warnings = topo.compute_topology(hostvars, groups)['warnings']
+    assert any(w.startswith('submitter bo-fe1 and executors ba-wn1, ba-wn2') for w in warnings), warnings
+
+
+def test_deploy_plan_explains_every_skip():
+    table = [
+        {'name': 'common', 'layer': 'infrastructure', 'role': 'htcfarm.bsaas.common', 'hosts': 'all', 'needs': []},
+        {'name': 'etcd', 'layer': 'infrastructure', 'role': 'htcfarm.bsaas.etcd', 'hosts': 'etcd', 'needs': []},
+        {'name': 'mesos', 'layer': 'orchestration', 'role': 'htcfarm.bsaas.mesos', 'hosts': 'mesos_masters',
+         'needs': ['etcd']},
+        {'name': 'marathon', 'layer': 'orchestration', 'role': 'htcfarm.bsaas.marathon', 'hosts': 'marathon',
+         'needs': ['mesos']},
+        {'name': 'htcondor', 'layer': 'application', 'role': 'htcfarm.bsaas.htcondor', 'hosts': 'htcondor_executors',
+         'needs': [], 'mode': 'native'},
+        {'name': 'bsaas', 'layer': 'application', 'role': 'htcfarm.bsaas.bsaas', 'hosts': 'marathon',
+         'needs': ['marathon'], 'mode': 'marathon'},
+    ]
+    groups = {'all': ['a', 'b'], 'etcd': ['a'], 'mesos_masters': ['a'], 'marathon': ['a'],
+              'htcondor_executors': ['b']}
+    probes = [
+        {'item': {'component': 'mesos', 'artifact': {'path': '/srv/mesos.tar'}}, 'stat': {'exists': False}},
+        {'item': {'component': 'etcd', 'artifact': {'url': 'https://mirror/etcd.tgz'}}, 'status': 401},
+        {'item': {'component': 'htcondor', 'artifact': {'path': '/srv/condor.tgz', 'sha256': 'AB'}},
+         'stat': {'exists': True, 'checksum': 'cd'}},
+    ]
+    plan = topo.deploy_plan(table, {'etcd': {'enabled': True}}, groups, 'native', probes,
+                            ['common', 'etcd', 'mesos', 'marathon', 'htcondor'])
+    steps = dict((s['name'], s) for s in plan)
+    assert steps['common']['deploy'] and steps['etcd']['deploy']
+    assert steps['mesos']['reason'] == 'artifacts not reachable: /srv/mesos.tar: not found on the controller'
+    assert steps['marathon']['reason'].startswith('needs mesos, not deployed (mesos: artifacts not reachable')
+    assert 'sha256 mismatch' in steps['htcondor']['reason']
+    assert 'native' in steps['bsaas']['reason']
+    plan = topo.deploy_plan(table, {'etcd': {'enabled': 'false'}}, groups, 'marathon', [], ['etcd'])
+    steps = dict((s['name'], s) for s in plan)
+    assert steps['etcd']['reason'] == 'disabled in bsaas_components.etcd.enabled'
+    assert steps['common']['reason'] == 'role htcfarm.bsaas.common is not in this version of the collection'
+    report = topo.plan_report(plan, {'hosts': {}, 'submitters': []})
+    assert 'layer infrastructure: NOT deployed' in report
+
+
+def test_plan_report_tells_users_how_to_reach_the_submitter():
+    hostvars, groups = three_sites()
+    topology = topo.compute_topology(hostvars, groups)
+    plan = [{'name': 'htcondor', 'layer': 'application', 'members': ['bo-fe1'], 'deploy': True, 'reason': ''}]
+    report = topo.plan_report(plan, topology, 2222)
+    assert 'users reach the submitter bo-fe1 with: ssh -p 2222 <user>@10.2.0.10' in report[-1]
+
+
+@pytest.mark.parametrize('shape', ['natted', 'forwarded'])
+def test_htcondor_role_fragments_with_topology_inputs_read_back(shape):
+    """The whole config.d the htcondor role renders from site.yml's inputs, parsed by HTCondor, per host."""
+    htcondor2 = pytest.importorskip('htcondor2', reason='needs the htcondor 25 wheel (htcondor2), absent on 3.6')
+    condor = pytest.importorskip('ansible_collections.htcfarm.bsaas.plugins.module_utils.condor')
+    if not hasattr(condor, 'host_fragments'):
+        pytest.skip('module_utils/condor.py has no host_fragments yet (htcondor role)')
+    hostvars, groups = three_sites(bari_nat='masquerade' if shape == 'natted' else 'port_forward',
+                                   bari_public='192.0.2.30')
+    if shape == 'forwarded':
+        hostvars['ba-wn1']['bsaas_public_address'] = '192.0.2.30'
+    hostvars['to-fe1']['bsaas_public_address'] = '198.51.100.10'
+    topology = topo.compute_topology(hostvars, groups)
+    assert_clean(topology)
+    role_vars = {}
+    for name in topology['hosts']:
+        role_vars[name] = dict(topo.host_variables(topology, name))
+    # The role's own pool check agrees with the topology: nothing to refuse.
+    errors, _warnings = condor.pool_problems(groups, role_vars)
+    assert errors == []
+    saved = os.environ.get('CONDOR_CONFIG')
+    try:
+        for name, inputs in role_vars.items():
+            settings = dict((k[len('htcondor_'):], v) for k, v in inputs.items() if k.startswith('htcondor_'))
+            settings['pool_domain'] = 'indigo.example'
+            config_dir = tempfile.mkdtemp()
+            for fragment, body in condor.host_fragments(name, groups, settings).items():
+                with open(os.path.join(config_dir, fragment + '.conf'), 'w') as handle:
+                    handle.write(condor.render_fragment(knobs=body['knobs'], use=body['use']))
+            main = os.path.join(config_dir, 'condor_config')
+            with open(main, 'w') as handle:
+                handle.write('LOCAL_CONFIG_DIR = %s\n' % config_dir)
+            os.environ['CONDOR_CONFIG'] = main
+            htcondor2.reload_config()
+            param = htcondor2.param
+            assert param['CONDOR_HOST'] == topology['hosts'][name]['htcondor']['condor_host']
+            assert param['PRIVATE_NETWORK_NAME'] == inputs['htcondor_private_network_name']
+            if inputs['htcondor_ccb_address']:
+                assert param['CCB_ADDRESS'] == param['CONDOR_HOST'] == '198.51.100.10'
+            else:
+                assert param.get('CCB_ADDRESS', '') == ''
+            assert param.get('TCP_FORWARDING_HOST', '') == inputs['htcondor_tcp_forwarding_host']
+        assert role_vars['ba-wn2']['htcondor_ccb_address'] == '$(COLLECTOR_HOST)'
     finally:
         if saved is None:
             os.environ.pop('CONDOR_CONFIG', None)
