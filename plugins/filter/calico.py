@@ -74,10 +74,18 @@ def calico_instance_network(instance):
         raise AnsibleFilterError(str(err))
 
 
+def calico_subnets_outside_pools(subnets, pools):
+    try:
+        return calico.subnets_outside_pools(subnets, pools)
+    except calico.CalicoError as err:
+        raise AnsibleFilterError(str(err))
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "calico_resources": calico_resources,
             "calico_cni_config": calico_cni_config,
             "calico_instance_network": calico_instance_network,
+            "calico_subnets_outside_pools": calico_subnets_outside_pools,
         }

@@ -158,3 +158,19 @@ def instance_subnet_host(subnet, index):
     if not 0 < index < network.size - 1:
         raise CalicoError("index %d is outside subnet %s" % (index, subnet))
     return str(network[index])
+
+
+def subnets_outside_pools(subnets, pools):
+    """Instance subnets not inside any IP pool: calico-ipam could not hand out their addresses."""
+    _need_netaddr()
+    networks = [netaddr.IPNetwork(p) for p in pools]
+    outside = []
+    for subnet in subnets:
+        try:
+            candidate = netaddr.IPNetwork(subnet)
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            outside.append(str(subnet))
+            continue
+        if not any(candidate in network for network in networks):
+            outside.append(str(subnet))
+    return outside

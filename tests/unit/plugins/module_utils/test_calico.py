@@ -131,3 +131,9 @@ def test_fixed_address_in_subnet():
     assert calico.instance_subnet_host("10.233.8.0/24", 10) == "10.233.8.10"
     with pytest.raises(calico.CalicoError):
         calico.instance_subnet_host("10.233.8.0/30", 10)
+
+
+def test_instance_subnets_must_sit_in_a_pool():
+    pools = ["10.233.0.0/16"]
+    assert calico.subnets_outside_pools(["10.233.8.0/24", "10.234.0.0/24", "nonsense"], pools) == [
+        "10.234.0.0/24", "nonsense"]
