@@ -677,9 +677,11 @@ def read_table(policy, family):
 
 def tc_script(device, rate_bits):
     rate = format_rate(rate_bits)
+    # htb's default quantum (rate / r2q) is out of range for fast and slow rates alike; keep it
+    # between one full frame and htb's 200000-byte ceiling.
+    quantum = min(200000, max(1600, rate_bits // 8 // 10))
     return (f"qdisc add dev {device} root handle 1: htb default 10\n"
-            f"class add dev {device} parent 1: classid 1:10 htb rate {rate} ceil {rate}\n"
-            f"qdisc add dev {device} parent 1:10 handle 10: fq_codel\n")
+            f"class add dev {device} parent 1: classid 1:10 htb rate {rate} ceil {rate} quantum {quantum}\n")
 
 
 def link_exists(ifname):

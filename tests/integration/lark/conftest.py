@@ -67,14 +67,14 @@ class Node:
             sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "netns", "exec", self.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         # uplink: the node's campus (10.99.0.0/24) and off-campus (203.0.113.0/24) side
-        sh("ip", "-n", self.ns, "link", "add", f"{t}up", "type", "veth", "peer", "name", "srv0", "netns", self.server_ns)
-        self.node_batch(f"addr add 10.99.0.1/24 dev {t}up\naddr add 203.0.113.1/24 dev {t}up\nlink set {t}up up\n")
+        sh("ip", "-n", self.ns, "link", "add", f"up-{t}", "type", "veth", "peer", "name", "srv0", "netns", self.server_ns)
+        self.node_batch(f"addr add 10.99.0.1/24 dev up-{t}\naddr add 203.0.113.1/24 dev up-{t}\nlink set up-{t} up\n")
         sh("ip", "-n", self.server_ns, "-batch", "-", input=(
             "addr add 10.99.0.2/24 dev srv0\naddr add 203.0.113.2/24 dev srv0\nlink set srv0 up\n"))
         # Link to the split network's router (192.168.77.1). This kernel has no 8021q module, so the
         # link is an access port (untagged); tagged VLANs use the same bridge with parent.vlan.
-        sh("ip", "-n", self.ns, "link", "add", f"{t}tr", "type", "veth", "peer", "name", "trunk0", "netns", self.vlan_ns)
-        self.node_batch(f"link set {t}tr up\n")
+        sh("ip", "-n", self.ns, "link", "add", f"tr-{t}", "type", "veth", "peer", "name", "trunk0", "netns", self.vlan_ns)
+        self.node_batch(f"link set tr-{t} up\n")
         sh("ip", "-n", self.vlan_ns, "-batch", "-", input=(
             "link set trunk0 up\naddr add 192.168.77.1/24 dev trunk0\n"))
         base = {
@@ -82,9 +82,9 @@ class Node:
             "record_dir": os.path.join(self.dir, "records"), "starter_names": [f"{t}-starter"],
             "min_job_uid": 1000,
             "networks": {"nat": {"type": "nat", "subnet": "10.213.0.0/16"},
-                         "split": {"type": "bridge", "bridge": f"{t}br", "subnet": "192.168.77.0/24",
+                         "split": {"type": "bridge", "bridge": f"br-{t}", "subnet": "192.168.77.0/24",
                                    "gateway": "192.168.77.1", "first_address": "192.168.77.10",
-                                   "parent": f"{t}tr"}},
+                                   "parent": f"tr-{t}"}},
             "job_selectable_networks": ["split"],
             "accounting": {"enabled": True, "campus_networks": ["10.99.0.0/16"]},
         }
@@ -159,9 +159,7 @@ class Node:
         """Everything of Lark's that a finished job could leave behind on the node."""
         left = {}
         links = json.loads(self.in_node("ip", "-j", "link", "show"))
-        left["links"] = [l["ifname"] for l in links if l["ifname"].startswith(self.tag)
-                         and l["ifname"] not in (f"{self.tag}up", f"{self.tag}tr", f"{self.tag}br")
-]
+        left["links"] = [l["ifname"] for l in links if l["ifname"].startswith(self.tag)]
         qdiscs = json.loads(self.in_node("tc", "-j", "qdisc", "show") or "[]")
         left["qdiscs"] = [q["dev"] for q in qdiscs if q.get("dev", "").startswith(self.tag) and q.get("kind") == "htb"]
         objects = []
