@@ -18,6 +18,7 @@ from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as t
 # bsaas_topology_host(topology, inventory_hostname) -> htcondor_* and calico_* role inputs for that host
 # bsaas_topology_condor_knobs(topology, inventory_hostname) -> ordered HTCondor knobs (CONDOR_HOST, CCB_ADDRESS, ...)
 # bsaas_topology_summary(topology) -> one line per site
+# bsaas_topology_inputs(topology) -> {host: role inputs and network knobs} for every host at once
 # bsaas_deploy_plan(table, components, groups, mode, probe_results) -> per component: deploy or why not
 # bsaas_plan_report(plan, topology) -> the final summary lines of site.yml
 
@@ -74,6 +75,19 @@ def bsaas_topology_host(topology, host):
         raise AnsibleFilterError(to_native(error))
 
 
+def bsaas_topology_inputs(topology):
+    """Every host's role inputs (as bsaas_topology_host) plus its network knobs, in one pass."""
+    try:
+        inputs = {}
+        for host in topology['hosts']:
+            host_vars = topo.host_variables(topology, host)
+            host_vars['bsaas_condor_network_knobs'] = topo.condor_knobs(topology, host)
+            inputs[host] = host_vars
+        return _plain(inputs)
+    except topo.TopologyError as error:
+        raise AnsibleFilterError(to_native(error))
+
+
 def bsaas_topology_condor_knobs(topology, host):
     """The HTCondor network knobs of one host, in the order they belong in the file."""
     try:
@@ -126,6 +140,7 @@ class FilterModule(object):
             'bsaas_topology': bsaas_topology,
             'bsaas_topology_host': bsaas_topology_host,
             'bsaas_topology_condor_knobs': bsaas_topology_condor_knobs,
+            'bsaas_topology_inputs': bsaas_topology_inputs,
             'bsaas_topology_summary': bsaas_topology_summary,
             'bsaas_deploy_plan': bsaas_deploy_plan,
             'bsaas_artifact_item': bsaas_artifact_item,

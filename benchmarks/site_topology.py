@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Preflight and configuration generation for a generated 1,000-executor, three-site pool.
+
+Prints, for an inventory of --executors executors spread over Torino (routed), Bologna (routed) and
+Bari (behind NAT), how long it takes to:
+  1. compute the topology (CCB placement, BGP peerings, checks) in Python;
+  2. generate every host's HTCondor network knobs and render them to config text;
+  3. parse a sample of those files with HTCondor's own parser (htcondor2), to show they are valid;
+  4. run playbooks/preflight.yml with ansible-playbook on that inventory (controller only, no hosts touched).
+Figures are totals and per-host costs; nothing is asserted about speed.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
+
+from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as topo  # noqa: E402
+
+SITES = (
+    # name, AS, NAT, private /16, calico pool, share of executors
+    ("torino", 65101, "none", "10.10", "172.16.0.0/16", 0.4),
+    ("bologna", 65102, "none", "10.20", "172.17.0.0/16", 0.3),
+    ("bari", 65103, "masquerade", "10.30", "172.18.0.0/16", 0.3),
+)
+
+
+def generate(executors):
+    """(hostvars, groups, inventory YAML text) for a pool with front-ends in Torino and a submitter in Bologna."""
+    hostvars, groups = {}, {"all": [], "htcondor_central_managers": ["to-fe1"], "htcondor_submitters": ["bo-ui1"],
+                            "htcondor_executors": [], "etcd": ["to-fe1", "to-fe2", "to-fe3"]}
+    lines = ["all:", "  children:"]
+    left = executors
+    for index, (name, asn, nat, prefix, pool, share) in enumerate(SITES):
+        count = left if index == len(SITES) - 1 else int(executors * share)
+        left -= count
+        site_vars = {"bsaas_site_name": name, "bsaas_site_as_number": asn, "bsaas_site_nat": nat,
+                     "bsaas_site_private_networks": [prefix + ".0.0/16"], "bsaas_site_calico_pool": pool}
+        if nat != "none":
+            site_vars["bsaas_site_public_address"] = "203.0.113.%d" % (10 + index)
+        members = {}
+        if name == "torino":
+            for n in (1, 2, 3):
+                members["to-fe%d" % n] = {"ansible_host": "%s.0.%d" % (prefix, 10 + n),
+                                          "bsaas_public_address": "192.0.2.%d" % (10 + n)}
+        if name == "bologna":
+            members["bo-ui1"] = {"ansible_host": prefix + ".0.11", "bsaas_public_address": "198.51.100.11"}
+        for n in range(count):
+            host = "%s-wn%04d" % (name[:2], n)
+            members[host] = {"ansible_host": "%s.%d.%d" % (prefix, 1 + n // 250, 1 + n % 250)}
+            groups["htcondor_executors"].append(host)
+        groups["site_" + name] = sorted(members)
+        lines.append("    site_%s:" % name)
+        lines.append("      vars: {%s}" % ", ".join("%s: %s" % (k, v if not isinstance(v, str) else '"%s"' % v)
+                                                   for k, v in site_vars.items()))
+        lines.append("      hosts:")
+        for host, host_vars in sorted(members.items()):
+            merged = dict(site_vars)
+            merged.update(host_vars)
+            hostvars[host] = merged
+            groups["all"].append(host)
+            lines.append("        %s: {%s}" % (host, ", ".join('%s: "%s"' % kv for kv in host_vars.items())))
+    for group in ("htcondor_central_managers", "htcondor_submitters", "htcondor_executors", "etcd"):
+        lines.append("    %s:" % group)
+        lines.append("      hosts:")
+        lines.extend("        %s:" % host for host in groups[group])
+    return hostvars, groups, "\n".join(lines) + "\n"
+
+
+def render(knobs):
+    try:
+        from ansible_collections.htcfarm.bsaas.plugins.module_utils import condor
+        return condor.render_fragment(knobs=knobs, use=["ROLE: Execute"])
+    except ImportError:
+        return "use ROLE: Execute\n" + "".join("%s = %s\n" % kv for kv in knobs.items())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executors", type=int, default=1000)
+    parser.add_argument("--parse-sample", type=int, default=25, help="config files read back with htcondor2")
+    parser.add_argument("--no-ansible", action="store_true", help="skip the ansible-playbook preflight run")
+    args = parser.parse_args()
+
+    hostvars, groups, inventory_text = generate(args.executors)
+    hosts = len(hostvars)
+    print("pool: %d hosts (%d executors) in %d sites" % (hosts, args.executors, len(SITES)))
+
+    start = time.perf_counter()
+    topology = topo.compute_topology(hostvars, groups)
+    topology_s = time.perf_counter() - start
+    assert not topology["errors"], topology["errors"]
+    peers = sum(len(h["calico"]["bgp_peers"]) for h in topology["hosts"].values())
+    ccb = sum(1 for h in topology["hosts"].values() if h["htcondor"]["ccb_address"])
+    print("topology: %.3f s total, %.1f us per host (%d BGP sessions, %d hosts behind CCB)"
+          % (topology_s, topology_s / hosts * 1e6, peers, ccb))
+
+    workdir = tempfile.mkdtemp(prefix="bsaas-bench-")
+    start = time.perf_counter()
+    texts = {}
+    for name in topology["hosts"]:
+        topo.host_variables(topology, name)
+        texts[name] = render(topo.condor_knobs(topology, name))
+    generate_s = time.perf_counter() - start
+    print("config generation: %.3f s total, %.1f us per host" % (generate_s, generate_s / hosts * 1e6))
+
+    try:
+        import htcondor2
+    except ImportError:
+        print("parse sample: skipped (htcondor2 not installed)")
+    else:
+        sample = sorted(texts)[:: max(1, hosts // args.parse_sample)][: args.parse_sample]
+        start = time.perf_counter()
+        for name in sample:
+            path = os.path.join(workdir, name + ".conf")
+            with open(path, "w") as handle:
+                handle.write(texts[name])
+            os.environ["CONDOR_CONFIG"] = path
+            htcondor2.reload_config()
+            if htcondor2.param["PRIVATE_NETWORK_NAME"] != topology["hosts"][name]["htcondor"]["private_network_name"]:
+                raise SystemExit("htcondor2 read back a different PRIVATE_NETWORK_NAME for %s" % name)
+        parse_s = time.perf_counter() - start
+        print("htcondor2 read-back: %d files in %.3f s, %.1f ms per file" % (len(sample), parse_s,
+                                                                            parse_s / len(sample) * 1e3))
+
+    if args.no_ansible:
+        return
+    inventory_dir = os.path.join(workdir, "inventory")
+    os.makedirs(os.path.join(inventory_dir, "group_vars"))
+    with open(os.path.join(inventory_dir, "hosts.yml"), "w") as handle:
+        handle.write(inventory_text)
+    with open(os.path.join(inventory_dir, "group_vars", "all.yml"), "w") as handle:
+        handle.write("bsaas_pool_name: bench\nbsaas_htcondor_mode: native\n")
+    env = dict(os.environ, ANSIBLE_FORKS="20", ANSIBLE_HOST_KEY_CHECKING="false")
+    cmd = ["ansible-playbook", "-i", inventory_dir, os.path.join(REPO, "playbooks", "preflight.yml")]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    preflight_s = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(proc.stdout[-3000:])
+        raise SystemExit("ansible-playbook preflight failed (exit %d)" % proc.returncode)
+    recap = [line for line in proc.stdout.splitlines() if "changed=" in line]
+    changed = sum(int(line.split("changed=")[1].split()[0]) for line in recap)
+    print("ansible-playbook preflight.yml: %.1f s total, %.1f ms per host (%d hosts in recap, changed=%d)"
+          % (preflight_s, preflight_s / hosts * 1e3, len(recap), changed))
+
+
+if __name__ == "__main__":
+    main()
