@@ -48,7 +48,8 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.htcfarm.bsaas.plugins.module_utils.condor import CondorConfigError, render_fragment
+from ansible_collections.htcfarm.bsaas.plugins.module_utils.condor import (
+    CondorConfigError, host_fragments, host_roles, placement_problems, pool_problems, render_fragment)
 
 
 def condor_fragment(data, use=None, name=None):
@@ -65,6 +66,38 @@ def condor_fragment(data, use=None, name=None):
         raise AnsibleFilterError("condor_fragment: %s" % error)
 
 
+def condor_host_fragments(host, groups, settings):
+    """The config.d fragments of one host of a native pool (used by the htcondor role)."""
+    try:
+        return host_fragments(host, dict(groups), dict(settings))
+    except (KeyError, ValueError, TypeError) as error:
+        raise AnsibleFilterError("condor_host_fragments: %s" % error)
+
+
+def condor_host_roles(host, groups):
+    """central_manager / submitter / executor, from the htcondor_* inventory groups."""
+    return host_roles(host, dict(groups))
+
+
+def condor_pool_problems(groups, hostvars):
+    """{errors, warnings} about the pool the inventory describes (used by the htcondor role's preflight)."""
+    errors, warnings = pool_problems(dict(groups), hostvars)
+    return {"errors": errors, "warnings": warnings}
+
+
+def condor_placement_problems(host, groups, ccb_address, inbound_reachable, site=""):
+    """Errors in this host's own network placement variables (a list, empty when fine)."""
+    place = {"ccb_address": ccb_address, "inbound_reachable": inbound_reachable in (True, "true", "True", "yes", 1),
+             "site": site}
+    return placement_problems(host, host_roles(host, dict(groups)), place)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"condor_fragment": condor_fragment}
+        return {
+            "condor_fragment": condor_fragment,
+            "condor_host_fragments": condor_host_fragments,
+            "condor_host_roles": condor_host_roles,
+            "condor_placement_problems": condor_placement_problems,
+            "condor_pool_problems": condor_pool_problems,
+        }

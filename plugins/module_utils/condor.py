@@ -581,3 +581,236 @@ def pool_shortfall(ads, central_manager=None, schedds=(), min_startds=0, min_slo
     if cpus < min_cpus:
         missing.append("%d CPU(s) in slots, %d reporting" % (min_cpus, cpus))
     return missing
+
+
+# ---------------------------------------------------------------- native pool plan (htcondor role)
+
+POOL_GROUPS = ("htcondor_central_managers", "htcondor_submitters", "htcondor_executors")
+ROLE_METAKNOBS = {"central_manager": "ROLE: CentralManager", "submitter": "ROLE: Submit", "executor": "ROLE: Execute"}
+
+
+def host_roles(host, groups):
+    """The HTCondor roles of one host, from the inventory groups, in a fixed order."""
+    roles = []
+    for group, role in zip(POOL_GROUPS, ("central_manager", "submitter", "executor")):
+        if host in (groups.get(group) or []):
+            roles.append(role)
+    return roles
+
+
+def _placement(hostvars, host):
+    """A host's network placement variables (filled per site by playbooks/site.yml)."""
+    hv = hostvars.get(host) or {}
+    return {
+        "ccb_address": hv.get("htcondor_ccb_address") or "",
+        "private_network_name": hv.get("htcondor_private_network_name") or "",
+        "inbound_reachable": _as_bool(hv.get("htcondor_site_inbound_reachable", True)),
+        "site": hv.get("bsaas_site_name") or "",
+    }
+
+
+def placement_problems(host, roles, place):
+    """Errors in one host's network placement (its own variables, as the role sees them)."""
+    if place.get("inbound_reachable", True) or place.get("ccb_address"):
+        return []
+    if not set(roles) & {"submitter", "executor"}:
+        return []
+    what = "submitter listed as executor" if set(roles) >= {"submitter", "executor"} else roles[-1]
+    site = place.get("site")
+    return ["%s is a %s at a site reachable only through CCB (htcondor_site_inbound_reachable=false%s) but "
+            "htcondor_ccb_address is empty: nothing outside can connect to its daemons. Set "
+            "htcondor_ccb_address (usually '$(COLLECTOR_HOST)') for that site, or set "
+            "htcondor_site_inbound_reachable=true if inbound connections are allowed."
+            % (host, what, ", site " + site if site else "")]
+
+
+def pool_problems(groups, hostvars):
+    """Errors (refuse to deploy) and warnings about the pool as the inventory describes it."""
+    errors, warnings = [], []
+    central_managers = list(groups.get("htcondor_central_managers") or [])
+    if not central_managers:
+        errors.append("the pool has no central manager: inventory group htcondor_central_managers is empty or "
+                      "missing. Put the primary central manager in it (a second host becomes the fall-back).")
+    if len(central_managers) > 2:
+        errors.append("htcondor_central_managers lists %d hosts (%s); the role runs one primary and at most one "
+                      "fall-back central manager. Keep two." % (len(central_managers), ", ".join(central_managers)))
+    for cm in central_managers:
+        place = _placement(hostvars, cm)
+        if not place["inbound_reachable"]:
+            errors.append("central manager %s is at a site that cannot be reached from outside "
+                          "(htcondor_site_inbound_reachable=false): the collector is the CCB server and must be "
+                          "reachable. Move it to a routable site or set htcondor_site_inbound_reachable=true "
+                          "there if port %s is forwarded." % (cm, "9618"))
+    private = {}
+    for group in ("htcondor_submitters", "htcondor_executors"):
+        for host in groups.get(group) or []:
+            place = _placement(hostvars, host)
+            if place["inbound_reachable"]:
+                continue
+            for message in placement_problems(host, host_roles(host, groups), place):
+                if message not in errors:
+                    errors.append(message)
+            private.setdefault(host, place["private_network_name"])
+    submitters = [h for h in groups.get("htcondor_submitters") or [] if h in private]
+    executors = [h for h in groups.get("htcondor_executors") or [] if h in private]
+    for schedd in submitters:
+        blocked = [e for e in executors if e != schedd and (not private[e] or private[e] != private[schedd])]
+        if blocked:
+            warnings.append("submitter %s and executor(s) %s are both behind CCB on different private networks: "
+                            "CCB needs one reachable side, so their jobs cannot run there. Put the submitter at a "
+                            "reachable site, or give them the same htcondor_private_network_name."
+                            % (schedd, ", ".join(sorted(blocked))))
+    return errors, warnings
+
+
+def _as_bool(value):
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def collector_host_value(central_managers, shared_port_port=9618):
+    hosts = [cm if shared_port_port == 9618 else "%s:%d" % (cm, shared_port_port) for cm in central_managers]
+    return ", ".join(hosts)
+
+
+def host_fragments(host, groups, settings):
+    """The config.d fragments of one host: ordered {name: {"use": [...], "knobs": {...}}}.
+
+    `settings` holds the role's variables without the htcondor_ prefix (see roles/htcondor/defaults).
+    """
+    roles = host_roles(host, groups)
+    central_managers = list(groups.get("htcondor_central_managers") or [])
+    names = settings.get("central_manager_names") or {}
+    cm_names = [names.get(cm, cm) for cm in central_managers]
+    shared_port_port = int(settings.get("shared_port_port", 9618))
+    fragments = {}
+
+    pool = {
+        "CONDOR_HOST": ", ".join(cm_names),
+        "TRUST_DOMAIN": settings["pool_domain"],
+        "UID_DOMAIN": settings["pool_domain"],
+        "SEC_DEFAULT_AUTHENTICATION_METHODS": ", ".join(settings.get("auth_methods") or ["FS", "IDTOKENS"]),
+        "SEC_CLIENT_AUTHENTICATION_METHODS": "$(SEC_DEFAULT_AUTHENTICATION_METHODS)",
+        "SEC_TOKEN_DIRECTORY": settings.get("token_dir", "/etc/condor/tokens.d"),
+    }
+    if shared_port_port != 9618 or len(cm_names) > 1:
+        pool["COLLECTOR_HOST"] = collector_host_value(cm_names, shared_port_port)
+    fragments["10-bsaas-pool"] = {"use": ["SECURITY: recommended"], "knobs": pool}
+
+    network = {
+        "USE_SHARED_PORT": _as_bool(settings.get("use_shared_port", True)),
+        "SHARED_PORT_PORT": shared_port_port,
+    }
+    if settings.get("ccb_address") and "central_manager" not in roles:
+        network["CCB_ADDRESS"] = settings["ccb_address"]
+        network["CCB_HEARTBEAT_INTERVAL"] = int(settings.get("ccb_heartbeat_interval", 300))
+    if settings.get("private_network_name"):
+        network["PRIVATE_NETWORK_NAME"] = settings["private_network_name"]
+    if settings.get("tcp_forwarding_host"):
+        network["TCP_FORWARDING_HOST"] = settings["tcp_forwarding_host"]
+    fragments["20-bsaas-network"] = {"use": [], "knobs": network}
+
+    role_knobs = {}
+    if "central_manager" in roles:
+        role_knobs["COLLECTOR_NAME"] = settings.get("pool_name") or settings["pool_domain"]
+        # Each CCB client keeps one TCP connection per daemon, shadow and starter.
+        role_knobs["COLLECTOR.MAX_FILE_DESCRIPTORS"] = int(settings.get("collector_max_file_descriptors", 20000))
+    if "executor" in roles:
+        role_knobs.update({
+            "NUM_SLOTS": 1,
+            "NUM_SLOTS_TYPE_1": 1,
+            "SLOT_TYPE_1": settings.get("slot_type", "100%"),
+            "SLOT_TYPE_1_PARTITIONABLE": True,
+        })
+    fragments["30-bsaas-role"] = {"use": [ROLE_METAKNOBS[r] for r in roles], "knobs": role_knobs}
+
+    if "central_manager" in roles and len(cm_names) > 1:
+        had_port = int(settings.get("had_port", 51450))
+        replication_port = int(settings.get("replication_port", 41450))
+        fragments["40-bsaas-ha"] = {"use": [], "knobs": {
+            "HAD_USE_SHARED_PORT": False,
+            "REPLICATION_USE_SHARED_PORT": False,
+            "HAD_PORT": had_port,
+            "HAD_ARGS": "-p $(HAD_PORT)",
+            "REPLICATION_PORT": replication_port,
+            "REPLICATION_ARGS": "-p $(REPLICATION_PORT)",
+            "HAD_LIST": ", ".join("%s:$(HAD_PORT)" % n for n in cm_names),
+            "REPLICATION_LIST": ", ".join("%s:$(REPLICATION_PORT)" % n for n in cm_names),
+            # The first central manager is the primary; the fall-back runs the negotiator only while it is down.
+            "HAD_USE_PRIMARY": True,
+            "HAD_CONTROLLEE": "NEGOTIATOR",
+            "MASTER_NEGOTIATOR_CONTROLLER": "HAD",
+            "HAD_USE_REPLICATION": True,
+            "STATE_FILE": "$(SPOOL)/$(HOSTNAME).state",
+            "MASTER_HAD_BACKOFF_CONSTANT": 360,
+            "DAEMON_LIST": "$(DAEMON_LIST) HAD REPLICATION",
+        }}
+
+    extra = settings.get("extra_knobs") or {}
+    if extra:
+        fragments["90-bsaas-site"] = {"use": [], "knobs": dict(extra)}
+    return fragments
+
+
+def run_signing_key(module):
+    """The condor_signing_key module: keep one pool signing key file, generated once or given."""
+    params = module.params
+    path = params["path"]
+    result = {"changed": False, "path": path, "generated": False}
+    given = None
+    if params["content"]:
+        try:
+            given = base64.b64decode(params["content"].encode("ascii"), validate=True)
+        except (ValueError, TypeError):
+            module.fail_json(msg="content is not base64. Pass the key file's bytes base64-encoded, for example "
+                                 "from 'base64 -w0 /etc/condor/passwords.d/POOL' on the host that holds it.", **result)
+        if not given:
+            module.fail_json(msg="content decodes to an empty key; pass the base64 of a non-empty key file.", **result)
+        if params["rotate"]:
+            module.fail_json(msg="rotate=true replaces a key with a new random one and cannot be combined with "
+                                 "content; to change a given key, pass the new content.", **result)
+
+    current = None
+    if os.path.isfile(path):
+        with open(path, "rb") as handle:
+            current = handle.read()
+
+    if params["state"] == "absent":
+        result["changed"] = current is not None
+        if result["changed"] and not module.check_mode:
+            os.remove(path)
+        module.exit_json(**result)
+
+    wanted = current
+    if given is not None:
+        wanted = given
+    elif current is None or not current or params["rotate"]:
+        wanted = new_signing_key()
+        result["generated"] = True
+    result["changed"] = wanted != current
+    # The key itself never goes into the diff; only whether it changes.
+    result["diff"] = {"before": "%s: %s\n" % (path, "absent" if current is None else "key present"),
+                      "after": "%s: %s\n" % (path, "key replaced" if result["changed"] and current else "key present")}
+    if result["changed"] and not module.check_mode:
+        directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+        handle, temp = tempfile.mkstemp(dir=directory, prefix=".signing-key.")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(wanted)
+        os.chmod(temp, 0o600)
+        if params["backup"] and current is not None:
+            result["backup_file"] = module.backup_local(path)
+        module.atomic_move(temp, path)
+    if os.path.exists(path):
+        status = os.stat(path)
+        # A key readable by anyone but root lets them mint tokens for the whole pool.
+        if status.st_mode & 0o777 != 0o600 or status.st_uid != 0 or status.st_gid != 0:
+            result["changed"] = True
+            if not module.check_mode:
+                os.chmod(path, 0o600)
+                os.chown(path, 0, 0)
+    if params["return_content"] and wanted is not None and not (module.check_mode and result["generated"]):
+        result["content"] = base64.b64encode(wanted).decode("ascii")
+    module.exit_json(**result)
