@@ -21,6 +21,7 @@ from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as t
 # bsaas_topology_inputs(topology) -> {host: role inputs and network knobs} for every host at once
 # bsaas_deploy_plan(table, components, groups, mode, probe_results) -> per component: deploy or why not
 # bsaas_plan_report(plan, topology) -> the final summary lines of site.yml
+# bsaas_components_on(table, host, groups[, names]) -> table entries whose host pattern includes host
 
 # Only these variables shape the topology; reading just them keeps the filter fast on big inventories,
 # because every hostvars lookup is templated on access.
@@ -127,6 +128,14 @@ def bsaas_artifact_item(pair):
     return {'component': component.get('key'), 'artifact': artifact}
 
 
+def bsaas_components_on(table, host, groups, names=None):
+    """Entries of a component table whose host pattern ('a:b' group union, or 'all') includes ``host``."""
+    plain_groups = dict((name, list(members or [])) for name, members in groups.items())
+    return [entry for entry in table
+            if (names is None or entry['name'] in names) and
+            host in topo._pattern_members(entry['hosts'], plain_groups)]
+
+
 def bsaas_topology_summary(topology):
     """One human-readable line per site."""
     return topo.summary_lines(topology)
@@ -144,5 +153,6 @@ class FilterModule(object):
             'bsaas_topology_summary': bsaas_topology_summary,
             'bsaas_deploy_plan': bsaas_deploy_plan,
             'bsaas_artifact_item': bsaas_artifact_item,
+            'bsaas_components_on': bsaas_components_on,
             'bsaas_plan_report': bsaas_plan_report,
         }
