@@ -357,12 +357,27 @@ def _dig(doc, dotted):
     return node
 
 
+_DAY_STARTS = {}
+
+
 def parse_timestamp(value):
     """pscheduler.start_time as stored: ISO 8601 string (logstash) or epoch milliseconds."""
     if isinstance(value, (int, float)):
         return float(value) / 1000.0 if value > 1e11 else float(value)
     if not isinstance(value, str):
         return None
+    # fast path for what logstash writes (2024-05-01T12:00:00Z or .123Z): no regex, cached day start
+    if len(value) >= 20 and value[-1] == "Z" and value[10] == "T" and value[4] == "-" and value[13] == ":":
+        try:
+            day = _DAY_STARTS.get(value[:10])
+            if day is None:
+                import calendar
+                day = calendar.timegm((int(value[:4]), int(value[5:7]), int(value[8:10]), 0, 0, 0, 0, 0, 0))
+                _DAY_STARTS[value[:10]] = day
+            seconds = int(value[11:13]) * 3600 + int(value[14:16]) * 60 + float(value[17:-1])
+            return day + seconds
+        except ValueError:
+            pass
     text = value.strip().replace("Z", "+00:00")
     match = re.match(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?([+-]\d\d:?\d\d)?$", text)
     if not match:
