@@ -814,3 +814,90 @@ def run_signing_key(module):
     if params["return_content"] and wanted is not None and not (module.check_mode and result["generated"]):
         result["content"] = base64.b64encode(wanted).decode("ascii")
     module.exit_json(**result)
+
+
+# ---------------------------------------------------------------- condor_pool_wait
+
+POOL_AD_ATTRS = ("MyType", "Name", "Machine", "SlotType", "TotalSlotCpus", "Cpus", "State", "Activity")
+
+# Asks the collector through the bindings in a child process (importing them reads the host's live
+# configuration, which is only safe outside the module's own process).
+QUERY_SCRIPT = r"""
+import json, sys
+request = json.loads(sys.stdin.read())
+try:
+    import htcondor2 as htcondor
+except ImportError:
+    import htcondor
+collector = htcondor.Collector(request["pool"]) if request["pool"] else htcondor.Collector()
+ads = []
+ad_types = getattr(htcondor, "AdType", None) or htcondor.AdTypes
+for ad_type in ("Collector", "Negotiator", "Schedd", "Startd"):
+    for ad in collector.query(getattr(ad_types, ad_type), projection=request["attrs"]):
+        ads.append(dict((k, ad.eval(k) if hasattr(ad, "eval") else ad[k]) for k in request["attrs"] if k in ad))
+sys.stdout.write(json.dumps(ads, default=str))
+"""
+
+
+def query_pool(run_command, method, location, pool):
+    """All daemon ads the collector shows, as dicts. Returns (ads, error)."""
+    if method in ("htcondor2", "htcondor"):
+        rc, out, err = run_command([location, "-c", QUERY_SCRIPT],
+                                   data=json.dumps({"pool": pool, "attrs": list(POOL_AD_ATTRS)}))
+    else:
+        args = [location, "-any", "-json", "-attributes", ",".join(POOL_AD_ATTRS)]
+        if pool:
+            args[1:1] = ["-pool", pool]
+        rc, out, err = run_command(args)
+    if rc != 0:
+        # The last line carries HTCondor's message; the traceback above it only says where.
+        lines = [line for line in (err or out or "").splitlines() if line.strip()]
+        return None, (lines[-1].strip() if lines else "exit code %d" % rc)[-500:]
+    try:
+        return json.loads(out or "[]"), None
+    except ValueError as error:
+        return None, "unreadable answer from the collector: %s" % error
+
+
+def wait_for_pool(query, expectations, timeout, interval, clock, sleep):
+    """Poll `query()` until pool_shortfall is empty or `timeout` passes. Returns (missing, ads, error, seconds)."""
+    start = clock()
+    while True:
+        ads, error = query()
+        missing = pool_shortfall(ads or [], **expectations) if ads is not None else ["an answer from the collector"]
+        elapsed = clock() - start
+        if not missing or elapsed >= timeout:
+            return missing, ads or [], error, elapsed
+        sleep(min(interval, max(timeout - elapsed, 0)))
+
+
+def run_pool_wait(module):
+    """The condor_pool_wait module."""
+    import time
+    params = module.params
+    method, location = find_parser(which=module.get_bin_path)
+    if method == "condor_config_val":
+        method, location = "condor_status", module.get_bin_path("condor_status")
+    if not location:
+        module.fail_json(msg="Neither the htcondor2/htcondor Python bindings (for %s) nor condor_status are available "
+                             "on this host. Run the task on a host with HTCondor installed (for example delegate_to "
+                             "the central manager)." % sys.executable)
+    expectations = dict(central_manager=params["central_manager"], schedds=params["schedds"],
+                        min_startds=params["min_startds"], min_slots=params["min_slots"], min_cpus=params["min_cpus"])
+    missing, ads, error, elapsed = wait_for_pool(
+        lambda: query_pool(module.run_command, method, location, params["pool"]),
+        expectations, params["timeout"], params["interval"], time.time, time.sleep)
+    result = dict(
+        changed=False, elapsed=int(elapsed), queried_with=method, missing=missing,
+        collectors=sorted(set(str(a.get("Machine", a.get("Name"))) for a in ads if a.get("MyType") == "Collector")),
+        schedds=sorted(set(str(a.get("Name")) for a in ads if a.get("MyType") == "Scheduler")),
+        startds=sorted(set(str(a.get("Machine")) for a in ads if a.get("MyType") == "Machine")),
+        slots=len([a for a in ads if a.get("MyType") == "Machine"]),
+    )
+    if missing:
+        reason = " Last error: %s." % error if error else ""
+        module.fail_json(msg="after %ds the collector%s still does not show: %s.%s Check those hosts' condor "
+                             "services, their daemon tokens and the network path to the collector (CCB, shared port)."
+                             % (int(elapsed), " " + params["pool"] if params["pool"] else "", "; ".join(missing), reason),
+                         **result)
+    module.exit_json(**result)
