@@ -100,7 +100,7 @@ def default_policy():
         "starter_names": ["condor_starter"],
         "starter_uids": [0],
         "min_job_uid": 1000,
-        "max_jobs": 1024,
+        "max_jobs": 256,
         "mtu": 1500,
         "default_network": "nat",
         "job_selectable_networks": [],
@@ -161,6 +161,8 @@ def validate_policy(policy):
             raise LarkPolicyError(f"{key} must be a positive integer, got {pol[key]!r}")
     if pol["min_job_uid"] < 1:
         raise LarkPolicyError("min_job_uid must be at least 1: root jobs never get a Lark namespace")
+    if pol["max_jobs"] > 4096:
+        raise LarkPolicyError(f"max_jobs {pol['max_jobs']} is above 4096; each slot has firewall objects made at boot")
     if not 576 <= pol["mtu"] <= 65535:
         raise LarkPolicyError(f"mtu {pol['mtu']} must be between 576 and 65535")
 
@@ -555,11 +557,21 @@ def _families(policy):
     return families
 
 
+def slot_ifname(policy, index):
+    return f"{policy['interface_prefix']}{index}"
+
+
 def nft_base_script(policy):
-    """The pool-wide table: campus sets, per-job dispatch maps, NAT and isolation. Idempotent to re-apply."""
+    """The pool-wide tables, with every job slot's chains and counters made in advance.
+
+    Creating a slot's objects once at boot (not per job) keeps a job's start free of firewall
+    changes; a job's end only reads and zeroes its slot's counters (one atomic reset). Re-applying
+    is idempotent and keeps running jobs' counters.
+    """
     table = policy["nft_table"]
     prefix = policy["interface_prefix"]
     campus4 = [c for c in policy["accounting"]["campus_networks"] if ipaddress.ip_network(c).version == 4]
+    accounting = policy["accounting"]["enabled"]
     lines = []
     for family in _families(policy):
         lines += [
@@ -568,6 +580,30 @@ def nft_base_script(policy):
             f"flush set {family} {table} campus4",
             f"add map {family} {table} job_egress {{ type ifname : verdict; }}",
             f"add map {family} {table} job_ingress {{ type ifname : verdict; }}",
+        ]
+        for klass, dscp in sorted(PRIORITY_CLASSES.items()):
+            if dscp != "cs0":
+                lines.append(f"add set {family} {table} dscp_{klass} {{ type ifname; }}")
+        if campus4:
+            lines.append(f"add element {family} {table} campus4 {{ {', '.join(campus4)} }}")
+        for index in range(policy["max_jobs"]):
+            ifname = slot_ifname(policy, index)
+            for direction in ("egress", "ingress"):
+                lines += [f"add chain {family} {table} {ifname}_{direction}",
+                          f"flush chain {family} {table} {ifname}_{direction}"]
+            if accounting:
+                lines += [f"add counter {family} {table} {counter}" for counter in _counter_names(ifname)]
+                lines += [
+                    f"add rule {family} {table} {ifname}_egress ip daddr @campus4 counter name {ifname}_out_campus return",
+                    f"add rule {family} {table} {ifname}_egress counter name {ifname}_out_offcampus",
+                    f"add rule {family} {table} {ifname}_ingress ip saddr @campus4 counter name {ifname}_in_campus return",
+                    f"add rule {family} {table} {ifname}_ingress counter name {ifname}_in_offcampus",
+                ]
+            lines += [
+                f'add element {family} {table} job_egress {{ "{ifname}" : jump {ifname}_egress }}',
+                f'add element {family} {table} job_ingress {{ "{ifname}" : jump {ifname}_ingress }}',
+            ]
+        lines += [
             f"add chain {family} {table} forward {{ type filter hook forward priority -10; policy accept; }}",
             f"flush chain {family} {table} forward",
             f"add chain {family} {table} input {{ type filter hook input priority -10; policy accept; }}",
@@ -575,8 +611,9 @@ def nft_base_script(policy):
             f"add chain {family} {table} output {{ type filter hook output priority -10; policy accept; }}",
             f"flush chain {family} {table} output",
         ]
-        if campus4:
-            lines.append(f"add element {family} {table} campus4 {{ {', '.join(campus4)} }}")
+        for klass, dscp in sorted(PRIORITY_CLASSES.items()):
+            if dscp != "cs0":
+                lines.append(f"add rule {family} {table} forward iifname @dscp_{klass} ip dscp set {dscp}")
         lines += [
             f"add rule {family} {table} forward iifname vmap @job_egress",
             f"add rule {family} {table} forward oifname vmap @job_ingress",
@@ -606,73 +643,58 @@ def nft_base_script(policy):
     return "\n".join(lines) + "\n"
 
 
+def _family(lease):
+    return "inet" if lease["type"] == "nat" else "bridge"
+
+
 def nft_job_script(policy, lease):
-    family = "inet" if lease["type"] == "nat" else "bridge"
-    table = policy["nft_table"]
-    ifname = lease["host_ifname"]
-    lines = []
-    for direction in ("egress", "ingress"):
-        lines.append(f"add chain {family} {table} {ifname}_{direction}")
-    if lease.get("priority") and PRIORITY_CLASSES[lease["priority"]] != "cs0":
-        lines.append(f"add rule {family} {table} {ifname}_egress ip dscp set {PRIORITY_CLASSES[lease['priority']]}")
+    """What a job's start changes in the firewall: only its DSCP class, when it has a marked one."""
+    klass = lease.get("priority")
+    if not klass or PRIORITY_CLASSES[klass] == "cs0":
+        return ""
+    return f'add element {_family(lease)} {policy["nft_table"]} dscp_{klass} {{ "{lease["host_ifname"]}" }}\n'
+
+
+def nft_job_end_commands(policy, lease):
+    """One nft JSON transaction: read-and-zero the slot's counters, drop its DSCP class."""
+    family, table, ifname = _family(lease), policy["nft_table"], lease["host_ifname"]
+    commands = []
     if lease["accounting"]:
-        for counter in _counter_names(ifname):
-            lines.append(f"add counter {family} {table} {counter}")
-        lines += [
-            f"add rule {family} {table} {ifname}_egress ip daddr @campus4 counter name {ifname}_out_campus return",
-            f"add rule {family} {table} {ifname}_egress counter name {ifname}_out_offcampus",
-            f"add rule {family} {table} {ifname}_ingress ip saddr @campus4 counter name {ifname}_in_campus return",
-            f"add rule {family} {table} {ifname}_ingress counter name {ifname}_in_offcampus",
-        ]
-    lines += [
-        f'add element {family} {table} job_egress {{ "{ifname}" : jump {ifname}_egress }}',
-        f'add element {family} {table} job_ingress {{ "{ifname}" : jump {ifname}_ingress }}',
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def nft_job_delete_script(policy, lease, existing):
-    """Delete one job's objects; ``existing`` is the set of object names still in the table."""
-    family = "inet" if lease["type"] == "nat" else "bridge"
-    table = policy["nft_table"]
-    ifname = lease["host_ifname"]
-    lines = []
-    for direction in ("egress", "ingress"):
-        if f"element:job_{direction}:{ifname}" in existing:
-            lines.append(f'delete element {family} {table} job_{direction} {{ "{ifname}" }}')
-    for direction in ("egress", "ingress"):
-        if f"chain:{ifname}_{direction}" in existing:
-            lines += [f"flush chain {family} {table} {ifname}_{direction}",
-                      f"delete chain {family} {table} {ifname}_{direction}"]
-    for counter in _counter_names(ifname):
-        if f"counter:{counter}" in existing:
-            lines.append(f"delete counter {family} {table} {counter}")
-    return "\n".join(lines) + "\n" if lines else ""
+        commands += [{"reset": {"counter": {"family": family, "table": table, "name": name}}}
+                     for name in _counter_names(ifname)]
+    klass = lease.get("priority")
+    if klass and PRIORITY_CLASSES[klass] != "cs0":
+        commands.append({"delete": {"element": {"family": family, "table": table, "name": f"dscp_{klass}",
+                                                "elem": [ifname]}}})
+    return commands
 
 
 def _counter_names(ifname):
     return [f"{ifname}_{d}_{z}" for d in ("out", "in") for z in ("campus", "offcampus")]
 
 
-def read_table(policy, family):
-    """Return (counters by name, set of existing object keys) for one family's Lark table."""
-    code, out, _err = _run(["nft", "-j", "list", "table", family, policy["nft_table"]], check=False)
-    counters, existing = {}, set()
+def end_job_firewall(policy, lease):
+    """Run nft_job_end_commands; return the counters' values from before the reset, by name."""
+    commands = nft_job_end_commands(policy, lease)
+    counters = {}
+    if not commands:
+        return counters
+    code, out, err = _run(["nft", "-j", "-f", "-"], json.dumps({"nftables": commands}), check=False)
+    if code != 0 and "delete" in json.dumps(commands):
+        # The DSCP element may be gone already (a second teardown); the counters still must be read.
+        code, out, err = _run(["nft", "-j", "-f", "-"],
+                              json.dumps({"nftables": [c for c in commands if "reset" in c]}), check=False)
     if code != 0:
-        return counters, existing
-    for item in json.loads(out).get("nftables", []):
-        if "counter" in item:
-            counter = item["counter"]
-            counters[counter["name"]] = (counter["packets"], counter["bytes"])
-            existing.add(f"counter:{counter['name']}")
-        elif "chain" in item:
-            existing.add(f"chain:{item['chain']['name']}")
-        elif "map" in item:
-            for elem in item["map"].get("elem", []):
-                key = elem[0] if isinstance(elem, list) else None
-                if isinstance(key, str):
-                    existing.add(f"element:{item['map']['name']}:{key}")
-    return counters, existing
+        raise LarkError(f"cannot read the job's counters from nft table {policy['nft_table']}: {err.strip()}; "
+                        "run 'lark-helper init' to restore Lark's firewall base")
+    # nft prints one JSON document per reset command.
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        for item in json.loads(line).get("nftables", []):
+            if "counter" in item:
+                counters[item["counter"]["name"]] = (item["counter"]["packets"], item["counter"]["bytes"])
+    return counters
 
 
 def tc_script(device, rate_bits):
@@ -714,7 +736,7 @@ def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None):
         index = store.free_index(network_capacity(policy, network))
         host_cidr, job_cidr, gateway = addresses_for(network, index)
         lease = {
-            "index": index, "host_ifname": f"{policy['interface_prefix']}{index}", "network": plan["network"],
+            "index": index, "host_ifname": slot_ifname(policy, index), "network": plan["network"],
             "type": network["type"], "job_address": job_cidr.split("/")[0], "host_address": host_cidr,
             "gateway": gateway, "rate_bits": plan["rate_bits"], "priority": plan["priority"],
             "accounting": plan["accounting"], "starter_pid": starter_pid, "job_pid": job_pid, "uid": uid,
@@ -727,20 +749,26 @@ def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None):
         if link_exists(ifname):
             # A leftover from a crash that the reaper has not seen yet.
             _run(["ip", "link", "del", ifname], check=False)
-        host = [f"link add {ifname} mtu {policy['mtu']} type veth peer name {_JOB_IFNAME} netns {netns}"]
+        # Job addressing is IPv4; without IPv6 link-local addresses the pair sends no ND/MLD chatter
+        # that would be counted as the job's traffic.
+        host = [f"link add {ifname} mtu {policy['mtu']} type veth peer name {_JOB_IFNAME} netns {netns}",
+                f"link set {ifname} addrgenmode none"]
         if network["type"] == "nat":
             host.append(f"addr add {host_cidr} dev {ifname}")
         else:
             host.append(f"link set {ifname} master {network['bridge']}")
         host.append(f"link set {ifname} up")
         _run(["ip", "-batch", "-"], "\n".join(host) + "\n")
-        inside = [f"addr add {job_cidr} dev {_JOB_IFNAME}", f"link set {_JOB_IFNAME} up", "link set lo up",
+        inside = [f"link set {_JOB_IFNAME} addrgenmode none", f"addr add {job_cidr} dev {_JOB_IFNAME}",
+                  f"link set {_JOB_IFNAME} up", "link set lo up",
                   f"route add default via {gateway}"]
         _run(["nsenter", f"--net={ns_path}", "ip", "-batch", "-"], "\n".join(inside) + "\n")
         if plan["rate_bits"]:
             _run(["tc", "-batch", "-"], tc_script(ifname, plan["rate_bits"]))
             _run(["nsenter", f"--net={ns_path}", "tc", "-batch", "-"], tc_script(_JOB_IFNAME, plan["rate_bits"]))
-        _run(["nft", "-f", "-"], nft_job_script(policy, lease))
+        script = nft_job_script(policy, lease)
+        if script:
+            _run(["nft", "-f", "-"], script)
     except LarkError:
         teardown_job(policy, lease, "setup-failed")
         raise
@@ -752,11 +780,7 @@ def teardown_job(policy, lease, reason):
     ifname = lease["host_ifname"]
     if link_exists(ifname):
         _run(["ip", "link", "del", ifname], check=False)
-    family = "inet" if lease["type"] == "nat" else "bridge"
-    counters, existing = read_table(policy, family)
-    script = nft_job_delete_script(policy, lease, existing)
-    if script:
-        _run(["nft", "-f", "-"], script)
+    counters = end_job_firewall(policy, lease)
     record = accounting_record(lease, counters, reason)
     if lease["accounting"]:
         write_record(policy, record)

@@ -80,7 +80,7 @@ class Node:
         base = {
             "nft_table": self.table, "interface_prefix": t, "state_dir": os.path.join(self.dir, "run"),
             "record_dir": os.path.join(self.dir, "records"), "starter_names": [f"{t}-starter"],
-            "min_job_uid": 1000,
+            "min_job_uid": 1000, "max_jobs": 32,
             "networks": {"nat": {"type": "nat", "subnet": "10.213.0.0/16"},
                          "split": {"type": "bridge", "bridge": f"br-{t}", "subnet": "192.168.77.0/24",
                                    "gateway": "192.168.77.1", "first_address": "192.168.77.10",
@@ -166,12 +166,13 @@ class Node:
         for family in ("inet", "bridge"):
             data = json.loads(self.in_node("nft", "-j", "list", "table", family, self.table))
             for item in data["nftables"]:
-                if "counter" in item:
-                    objects.append(f"counter {item['counter']['name']}")
-                if "chain" in item and item["chain"]["name"].startswith(self.tag):
-                    objects.append(f"chain {item['chain']['name']}")
-                if "map" in item and item["map"].get("elem"):
-                    objects.append(f"map {item['map']['name']} {item['map']['elem']}")
+                # Slots' chains and counters are made once at init; a finished job must leave its
+                # counters at zero and no entry in a DSCP class.
+                if "counter" in item and (item["counter"]["packets"] or item["counter"]["bytes"]):
+                    objects.append(f"{family} counter {item['counter']['name']} not zeroed: "
+                                   f"{item['counter']['packets']} packets {item['counter']['bytes']} bytes")
+                if "set" in item and item["set"]["name"].startswith("dscp_") and item["set"].get("elem"):
+                    objects.append(f"{family} set {item['set']['name']} {item['set']['elem']}")
         left["nft"] = objects
         lease_dir = os.path.join(self.policy["state_dir"], "leases")
         left["leases"] = sorted(os.listdir(lease_dir)) if os.path.isdir(lease_dir) else []

@@ -137,31 +137,32 @@ def test_nat_leases_get_disjoint_slash30s_and_bridge_leases_skip_the_gateway():
     assert lark.addresses_for(pol["networks"]["nat"], 0) == ("10.213.0.1/30", "10.213.0.2/30", "10.213.0.1")
     assert lark.addresses_for(pol["networks"]["nat"], 3) == ("10.213.0.13/30", "10.213.0.14/30", "10.213.0.13")
     assert lark.addresses_for(pol["networks"]["split"], 0) == (None, "192.168.77.2/24", "192.168.77.1")
-    assert lark.network_capacity(pol, pol["networks"]["nat"]) == 1024  # max_jobs caps 16384 /30s
+    assert lark.network_capacity(pol, pol["networks"]["nat"]) == 256  # max_jobs caps 16384 /30s
     with pytest.raises(lark.LarkError):
         lark.addresses_for(pol["networks"]["split"], 253)
 
 
-def test_job_firewall_objects_are_created_and_deleted_as_one_set():
+def test_a_job_end_reads_and_zeroes_its_slot_in_one_transaction():
     pol = policy(priority={"enabled": True})
     lease = {"host_ifname": "lk7", "type": "nat", "priority": "bulk", "accounting": True}
-    script = lark.nft_job_script(pol, lease)
-    assert "ip dscp set cs1" in script
-    assert 'add element inet lark job_egress { "lk7" : jump lk7_egress }' in script
-    existing = {"element:job_egress:lk7", "element:job_ingress:lk7", "chain:lk7_egress", "chain:lk7_ingress"}
-    existing |= {"counter:" + c for c in lark._counter_names("lk7")}
-    delete = lark.nft_job_delete_script(pol, lease, existing)
-    for name in lark._counter_names("lk7"):
-        assert "delete counter inet lark {0}".format(name) in delete
-    assert delete.index("delete element") < delete.index("delete chain")  # the map still jumps there
-    assert lark.nft_job_delete_script(pol, lease, set()) == ""
+    assert lark.nft_job_script(pol, lease) == 'add element inet lark dscp_bulk { "lk7" }\n'
+    commands = lark.nft_job_end_commands(pol, lease)
+    assert [c["reset"]["counter"]["name"] for c in commands[:4]] == lark._counter_names("lk7")
+    assert commands[4] == {"delete": {"element": {"family": "inet", "table": "lark", "name": "dscp_bulk",
+                                                  "elem": ["lk7"]}}}
+    split = dict(lease, type="bridge", priority="normal", accounting=False)
+    assert lark.nft_job_script(pol, split) == ""
+    assert lark.nft_job_end_commands(pol, split) == []
 
 
-def test_base_table_masquerades_nat_jobs_and_isolates_split_jobs():
-    script = lark.nft_base_script(policy())
+def test_base_table_prepares_every_slot_masquerades_nat_jobs_and_isolates_split_jobs():
+    script = lark.nft_base_script(policy(max_jobs=4))
     assert 'ip saddr 10.213.0.0/16 oifname != "lk*" masquerade' in script
     assert 'add rule bridge lark input iifname "lk*" drop' in script
     assert "add element inet lark campus4 { 131.154.0.0/16 }" in script
+    assert 'add element bridge lark job_egress { "lk3" : jump lk3_egress }' in script
+    assert "add counter inet lark lk3_in_offcampus" in script and "lk4_" not in script
+    assert "add rule inet lark forward iifname @dscp_bulk ip dscp set cs1" in script
 
 
 def test_tc_quantum_stays_in_htbs_range():
