@@ -107,7 +107,8 @@ def bsaas_apps(instance, settings):
         resources = dict(settings["resources"][group])
         resources.update(instance.get("%s_resources" % group) or {})
         parameters = [{"key": "hostname", "value": "%s.%s.bsaas" % (group, name)},
-                      {"key": "label", "value": "bsaas-instance=%s" % name}]
+                      {"key": "label", "value": "bsaas-instance=%s" % name},
+                      {"key": "label", "value": "bsaas-daemons=%s" % group}]
         env = {"CONDOR_HOST": cm_address, "USE_POOL_PASSWORD": "yes"}
         volumes = [_volume("%s/config/%s" % (base_dir, group), "/root/config"),
                    # Root-only directories on the agent; the images copy them into place with the right owner.
