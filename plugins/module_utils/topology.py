@@ -682,7 +682,7 @@ def plan_report(plan, topology, submitter_ssh_port=22):
             else:
                 lines.append('  - %-16s skipped: %s' % (step['name'], step['reason']))
     htcondor = [s for s in plan if s['name'] in ('htcondor', 'bsaas') and s['deploy']]
-    submitters = [h for h in topology.get('submitters', [])]
+    submitters = list(topology.get('submitters', []))
     if htcondor and submitters:
         for host in submitters:
             placement = topology['hosts'].get(host, {})
