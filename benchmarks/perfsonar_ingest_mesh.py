@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Ingest a week of perfSONAR data for a 100-site full mesh (9,900 site pairs) and print time and memory.
 
 An OpenSearch-format archive (perfSONAR 5 documents, scroll API) runs in a separate process on 127.0.0.1

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Network-aware vs network-blind matchmaking on the INDIGO three-site pool (Torino, Bologna, Bari).
 
 A discrete-event simulation of one mixed workload run twice on the same pool:
@@ -120,9 +119,12 @@ class AwarePolicy:
         self.pre_job_rank = classad2.ExprTree(str(htcondor2.param["NEGOTIATOR_PRE_JOB_RANK"]))
         self.classad2 = classad2
         now = time.time()
-        pairs = dict(((src, dst), {ps.METRIC_THROUGHPUT: {"value": measured_mbps(src, dst), "age_seconds": 600,
-                                                           "samples": 28, "origin": "measured"}})
-                     for src in SITES for dst in SITES if src != dst)
+        pairs = {}
+        for src in SITES:
+            for dst in SITES:
+                if src != dst:
+                    pairs[(src, dst)] = {ps.METRIC_THROUGHPUT: {
+                        "value": measured_mbps(src, dst), "age_seconds": 600, "samples": 28, "origin": "measured"}}
         self.slot_ads = {}
         for site in SITES:
             text = ps.render_startd_cron_output(ps.startd_attributes(pairs, site, SITES, now, local_mbps=LAN_MBPS))
@@ -171,7 +173,7 @@ def make_workload(jobs, seed, shares):
     workload = []
     for index in range(jobs):
         kind = rng.choices(JOB_TYPES, weights=shares)[0]
-        submit = rng.choices([s for s, _ in SUBMIT_SHARES], weights=[w for _, w in SUBMIT_SHARES])[0]
+        submit = rng.choices([site for site, share in SUBMIT_SHARES], weights=[share for site, share in SUBMIT_SHARES])[0]
         workload.append({"id": index, "kind": kind[0], "input_mib": kind[2], "submit_site": submit,
                          "runtime": rng.uniform(*kind[3]) * 60.0})
     return workload
@@ -192,7 +194,7 @@ def simulate(workload, policy, slots_per_site, negotiation_interval, seed):
         if now >= next_negotiation - 1e-9:
             still_idle = []
             for position, job in enumerate(idle):
-                free_sites = [s for s in SITES for _ in range(free[s])]
+                free_sites = [s for s in SITES for slot in range(free[s])]
                 if not free_sites:
                     still_idle.extend(idle[position:])
                     break
@@ -221,7 +223,7 @@ def simulate(workload, policy, slots_per_site, negotiation_interval, seed):
         candidates = [next_negotiation if idle else float("inf")]
         candidates += [t["start_after"] for t in transfers if t["start_after"] > now + 1e-9]
         candidates += [now + t["remaining"] / t["rate"] for t in active]
-        candidates += [end for end, _site in running]
+        candidates += [end for end, slot_site in running]
         step_to = min(candidates)
         dt = step_to - now
         for t in active:

@@ -24,7 +24,7 @@ import time
 
 try:
     from urllib.parse import urlencode, urljoin
-    from urllib.request import Request, urlopen, HTTPSHandler, build_opener
+    from urllib.request import Request, HTTPSHandler, build_opener
     from urllib.error import HTTPError, URLError
 except ImportError:  # pragma: no cover - Python 2 is not a target, keep the import error readable
     raise
@@ -223,11 +223,10 @@ class EsmondClient:
                                ("limit", self.page_size), ("offset", offset)])
             page = self._get(self.archive_url + "?" + query)
             if not isinstance(page, list):
-                raise ArchiveError("esmond metadata search at {0} returned {1}, expected a list; check that "
-                                   "the URL ends in /esmond/perfsonar/archive/".format(self.archive_url,
-                                                                                      type(page).__name__))
-            for item in page:
-                yield item
+                raise ArchiveError(
+                    "esmond metadata search at {0} returned {1}, expected a list; check that the URL ends in "
+                    "/esmond/perfsonar/archive/".format(self.archive_url, type(page).__name__))
+            yield from page
             if len(page) < self.page_size:
                 return
             offset += len(page)
@@ -676,8 +675,7 @@ def startd_attributes(pairs, local_site, sites, now, local_mbps=None, status="ok
         inbound = pairs.get((site, local_site), {})
         outbound = pairs.get((local_site, site), {})
         if METRIC_THROUGHPUT in inbound:
-            attrs.append((ATTRIBUTE_PREFIX + "InMbps_" + suffix,
-                           _classad_number(inbound[METRIC_THROUGHPUT]["value"])))
+            attrs.append((ATTRIBUTE_PREFIX + "InMbps_" + suffix, _classad_number(inbound[METRIC_THROUGHPUT]["value"])))
             measured_sites.append(site)
             age = inbound[METRIC_THROUGHPUT]["age_seconds"]
             if age is not None:
@@ -685,8 +683,7 @@ def startd_attributes(pairs, local_site, sites, now, local_mbps=None, status="ok
             attrs.append((ATTRIBUTE_PREFIX + "Origin_" + suffix,
                           _classad_string(inbound[METRIC_THROUGHPUT]["origin"])))
         if METRIC_THROUGHPUT in outbound:
-            attrs.append((ATTRIBUTE_PREFIX + "OutMbps_" + suffix,
-                           _classad_number(outbound[METRIC_THROUGHPUT]["value"])))
+            attrs.append((ATTRIBUTE_PREFIX + "OutMbps_" + suffix, _classad_number(outbound[METRIC_THROUGHPUT]["value"])))
         for metric, name in ((METRIC_RTT, "RttMs_"), (METRIC_LOSS, "LossRate_")):
             figure = inbound.get(metric) or outbound.get(metric)
             if figure is not None:

@@ -267,10 +267,8 @@ def test_transfer_throttles_follow_measured_bandwidth():
     pairs = {("torino", "bologna"): {ps.METRIC_THROUGHPUT: {"value": 9000.0}},
              ("torino", "bari"): {ps.METRIC_THROUGHPUT: {"value": 400.0}},
              ("bari", "torino"): {ps.METRIC_THROUGHPUT: {"value": 300.0}}}
-    assert ps.transfer_throttles(pairs, "torino", 100) == {"MAX_CONCURRENT_UPLOADS": 90,
-                                                            "MAX_CONCURRENT_DOWNLOADS": 3}
-    assert ps.transfer_throttles(pairs, "bari", 100, minimum=4) == {"MAX_CONCURRENT_UPLOADS": 4,
-                                                                     "MAX_CONCURRENT_DOWNLOADS": 4}
+    assert ps.transfer_throttles(pairs, "torino", 100) == {"MAX_CONCURRENT_UPLOADS": 90, "MAX_CONCURRENT_DOWNLOADS": 3}
+    assert ps.transfer_throttles(pairs, "bari", 100, minimum=4) == {"MAX_CONCURRENT_UPLOADS": 4, "MAX_CONCURRENT_DOWNLOADS": 4}
     assert ps.transfer_throttles(pairs, "bologna", 100)["MAX_CONCURRENT_UPLOADS"] is None
 
 
@@ -338,11 +336,11 @@ def test_cron_entry_point_runs_outside_ansible(archive, tmp_path):
     config_path.write_text(json.dumps(config))
     result = subprocess.run([sys.executable, "-I", "-S", str(install / "perfsonar_startd_cron.py"), "--config",
                              str(config_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=60)
+                            universal_newlines=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "PerfSONAR_InMbps_torino = 400.0" in result.stdout
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     failed = subprocess.run([sys.executable, "-I", "-S", str(install / "perfsonar_startd_cron.py"), "--config",
-                             str(broken)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+                             str(broken)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     assert failed.returncode == 2 and "perfsonar_ingest" in failed.stderr and failed.stdout == ""
