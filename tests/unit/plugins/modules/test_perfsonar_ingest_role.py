@@ -228,3 +228,32 @@ def test_negotiator_prefers_the_faster_path(condor_param, slots):
     assert torino >= bologna > bari   # 17 s and 19 s (both 0 whole minutes) vs 429 s (7 minutes)
     job_rank = classad2.ExprTree("MY.Rank")
     assert job_rank.eval(job, slots["bologna"]) > job_rank.eval(job, slots["bari"])
+
+
+@pytest.mark.parametrize("override,needle", [
+    ({"perfsonar_ingest_sites": {"torino": ["10.1.0.0/33"]}}, "perfsonar_ingest_sites.torino holds '10.1.0.0/33'"),
+    ({"perfsonar_ingest_archive_url": "ps-archive.example.org"}, "perfsonar_ingest_archive_url an http(s) URL"),
+    ({"perfsonar_ingest_local_site": "catania"}, "perfsonar_ingest_local_site ('catania'"),
+])
+def test_wrong_input_fails_before_anything_changes(archive, tmp_path, override, needle):
+    playbook_cmd = ansible_playbook()
+    variables = {"perfsonar_ingest_archive_url": archive.base_url, "perfsonar_ingest_sites": SITES,
+                 "perfsonar_ingest_local_site": "torino", "perfsonar_ingest_daemons": ["execute", "submit"],
+                 "perfsonar_ingest_install_dir": str(tmp_path / "libexec"),
+                 "perfsonar_ingest_config_path": str(tmp_path / "etc" / "perfsonar_ingest.json"),
+                 "perfsonar_ingest_state_dir": str(tmp_path / "state"),
+                 "perfsonar_ingest_condor_config_dir": str(tmp_path / "config.d")}
+    variables.update(override)
+    (tmp_path / "vars.json").write_text(json.dumps(variables))
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  roles:\n    - role: htcfarm.bsaas.perfsonar_ingest\n")
+    env = dict(os.environ)
+    env.update({"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".cache", "collections")})
+    result = subprocess.run([playbook_cmd, "-i", "localhost,", "-c", "local", "-e",
+                             "ansible_python_interpreter=" + sys.executable, "-e", "@" + str(tmp_path / "vars.json"),
+                             str(tmp_path / "play.yml")], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True, timeout=300, check=False)
+    assert result.returncode != 0
+    assert needle in " ".join(result.stdout.split()), result.stdout[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["play.yml", "vars.json"]   # nothing written
