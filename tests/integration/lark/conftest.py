@@ -175,7 +175,8 @@ class Node:
                     objects.append(f"{family} set {item['set']['name']} {item['set']['elem']}")
         left["nft"] = objects
         lease_dir = os.path.join(self.policy["state_dir"], "leases")
-        left["leases"] = sorted(os.listdir(lease_dir)) if os.path.isdir(lease_dir) else []
+        left["leases"] = sorted(n for n in os.listdir(lease_dir) if n.endswith(".json")) \
+            if os.path.isdir(lease_dir) else []
         left["netns_files"] = [n for n in os.listdir("/run/netns") if self.tag in n and
                                n not in (self.ns, self.server_ns, self.vlan_ns)] if os.path.isdir("/run/netns") else []
         return {k: v for k, v in left.items() if v}
