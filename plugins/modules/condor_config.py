@@ -92,8 +92,10 @@ options:
 extends_documentation_fragment: []
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in diff mode).
     support: full
 notes:
   - Unknown-knob checks need the Python bindings (C(htcondor2) from the C(htcondor) wheel 23.x and later,
