@@ -648,13 +648,15 @@ def deploy_plan(table, components, groups, htcondor_mode, probe_results=(), role
             reason = 'role %s is not in this version of the collection' % entry['role']
         elif not members:
             reason = 'no hosts in inventory group(s) %s' % entry['hosts']
-        elif name in unreachable:
-            reason = 'artifacts not reachable: %s' % '; '.join(unreachable[name])
         else:
+            # Both can be true at once; an admin fixing one should learn about the other in the same run.
+            reasons = []
+            if name in unreachable:
+                reasons.append('artifacts not reachable: %s' % '; '.join(unreachable[name]))
             missing = [need for need in entry.get('needs', []) if need in by_name and not by_name[need]['deploy']]
             if missing:
-                reason = 'needs %s, not deployed (%s)' % (
-                    ', '.join(missing), '; '.join('%s: %s' % (m, by_name[m]['reason']) for m in missing))
+                reasons.append('needs %s, which is not deployed' % ', '.join(missing))
+            reason = '; '.join(reasons)
         step = OrderedDict([
             ('name', name), ('layer', entry['layer']), ('role', entry['role']), ('hosts', entry['hosts']),
             ('members', members), ('deploy', not reason), ('reason', reason),

@@ -89,4 +89,6 @@ def test_summary_names_what_could_not_be_deployed():
     assert "+ etcd             on site-1" in summary
     assert "+ zookeeper        on site-1" in summary
     assert "- mesos            skipped: " in summary and "not found on the controller" in summary
-    assert "- marathon         skipped: needs mesos" in summary
+    marathon = [line for line in summary.splitlines() if line.startswith("  - marathon ")]
+    assert marathon and "marathon-v1.10.26.tar: not found" in marathon[0] and "needs mesos" in marathon[0]
+    assert "users cannot reach a submitter yet" in summary or "users reach the submitter site-1" in summary

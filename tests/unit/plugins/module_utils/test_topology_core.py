@@ -344,7 +344,7 @@ def test_deploy_plan_explains_every_skip():
     steps = dict((s['name'], s) for s in plan)
     assert steps['common']['deploy'] and steps['etcd']['deploy']
     assert steps['mesos']['reason'] == 'artifacts not reachable: /srv/mesos.tar: not found on the controller'
-    assert steps['marathon']['reason'].startswith('needs mesos, not deployed (mesos: artifacts not reachable')
+    assert steps['marathon']['reason'] == 'needs mesos, which is not deployed'
     assert 'sha256 mismatch' in steps['htcondor']['reason']
     assert 'native' in steps['bsaas']['reason']
     plan = topo.deploy_plan(table, {'etcd': {'enabled': 'false'}}, groups, 'marathon', [], ['etcd'])
