@@ -20,6 +20,7 @@ import re
 import socket
 import ssl
 import tempfile
+import threading
 import time
 
 try:
@@ -304,22 +305,33 @@ class OpenSearchClient:
         }
 
     def documents(self, window_seconds, now):
-        """Yield every archive document in the window; always releases the scroll context."""
+        """Yield every archive document in the window; always releases the scroll context.
+
+        The next page is requested while the current one is processed, so the archive's query time and our
+        parsing overlap instead of adding up.
+        """
         path = "/{0}/_search?scroll={1}".format(self.index, self.scroll_keepalive)
         page = self._call("POST", path, self.query(window_seconds, now))
         scroll_id = None
+        pending = None
         try:
             while True:
                 _check_search_page(page, self.archive_url)
                 scroll_id = page.get("_scroll_id") or scroll_id
                 hits = page["hits"]["hits"]
+                more = len(hits) >= self.page_size and scroll_id
+                if more:
+                    pending = _Background(self._call, "POST", "/_search/scroll",
+                                          {"scroll": self.scroll_keepalive, "scroll_id": scroll_id})
                 for hit in hits:
                     yield hit.get("_source") or {}
-                if len(hits) < self.page_size or not scroll_id:
+                if not more:
                     return
-                page = self._call("POST", "/_search/scroll",
-                                  {"scroll": self.scroll_keepalive, "scroll_id": scroll_id})
+                page = pending.result()
+                pending = None
         finally:
+            if pending is not None:
+                pending.wait()  # never leave a request running behind the caller's back
             if scroll_id:
                 try:
                     self._call("DELETE", "/_search/scroll", {"scroll_id": scroll_id})
@@ -332,6 +344,32 @@ class OpenSearchClient:
             for sample in opensearch_samples(doc):
                 if sample[3] >= oldest:
                     yield sample
+
+
+class _Background:
+    """One call run in a thread; result() returns its value or raises its exception."""
+
+    def __init__(self, function, *args):
+        self._value = None
+        self._error = None
+        self._thread = threading.Thread(target=self._run, args=(function, args), name="perfsonar-prefetch")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self, function, args):
+        try:
+            self._value = function(*args)
+        except Exception as err:  # handed to the caller in result()
+            self._error = err
+
+    def wait(self):
+        self._thread.join()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _check_search_page(page, archive_url):

@@ -102,6 +102,17 @@ def test_opensearch_scrolls_every_page_and_frees_the_context(archive):
     assert documents[0]["meta"]["source"]["ip"] in HOSTS.values()
 
 
+def test_failure_on_a_later_scroll_page_is_raised_and_the_scroll_freed(archive):
+    archive.state.mode = "scroll500"
+    client = ps.OpenSearchClient(archive.base_url, transport(), page_size=7)
+    seen = []
+    with pytest.raises(ps.ArchiveError, match="HTTP 500.*all shards failed"):
+        for document in client.documents(86400 * 7, NOW):
+            seen.append(document)
+    assert len(seen) == 7   # the first page was delivered before the failure
+    assert archive.state.requests[-1][0] == "DELETE" and archive.state.freed_scrolls == ["scroll-1"]
+
+
 def test_window_drops_old_samples(archive):
     client = ps.OpenSearchClient(archive.base_url, transport(), page_size=100)
     pairs, stats = ps.ingest(client, ps.SiteMap(SITES), 5 * HOUR, NOW)
