@@ -39,7 +39,8 @@ def wait_for(what, probe, timeout=90, interval=2):
 
 
 def address(node):
-    return node.check_output("hostname -I").split()[0]
+    """The address the member advertises (hostname -I would also list docker0)."""
+    return node.check_output("sed -n 's|^ETCD_ADVERTISE_CLIENT_URLS=https://\\(.*\\):2379$|\\1|p' /etc/etcd/etcd.env")
 
 
 def etcd(node, args, endpoints=None):
@@ -64,7 +65,8 @@ def zk_mode(node):
 
 def zk_get(node, path):
     result = node.run("%s get %s" % (ZKCLI, path))
-    return result.stdout
+    # zkCli prints results on stderr as well as stdout depending on the version
+    return result.stdout + result.stderr
 
 
 # --- per host -------------------------------------------------------------------------------
@@ -84,7 +86,7 @@ def test_etcd_member_config_has_tls_and_v2(host):
 
 
 def test_etcd_refuses_clients_without_a_certificate(host):
-    ip = host.check_output("hostname -I").split()[0]
+    ip = address(host)
     plain = host.run("ETCDCTL_API=3 etcdctl --endpoints http://%s:2379 --dial-timeout 2s endpoint health" % ip)
     assert plain.rc != 0
     no_cert = host.run("ETCDCTL_API=3 etcdctl --cacert %s/ca.crt --endpoints https://%s:2379 --dial-timeout 2s "
@@ -161,7 +163,7 @@ def test_zookeeper_one_leader_two_followers(nodes):
 def test_zookeeper_znode_written_on_one_node_is_read_on_the_others(nodes):
     path = "/bsaas-%s" % RUN_ID
     created = nodes["controlplane-2"].run("%s create %s written-on-2" % (ZKCLI, path))
-    assert created.rc == 0 and "Created %s" % path in created.stdout, created.stdout + created.stderr
+    assert created.rc == 0 and "Created %s" % path in created.stdout + created.stderr, created.stdout + created.stderr
     for name in ("controlplane-1", "controlplane-3"):
         assert "written-on-2" in zk_get(nodes[name], path), name
 
@@ -191,7 +193,7 @@ def test_failover_stop_etcd_leader_and_zookeeper_leader_writes_continue(nodes):
              lambda: sorted(zk_mode(nodes[n]) or "" for n in zk_survivors) == ["follower", "leader"])
     path = "/bsaas-failover-%s" % RUN_ID
     created = nodes[zk_survivors[0]].run("%s create %s during-failover" % (ZKCLI, path))
-    assert "Created %s" % path in created.stdout, created.stdout + created.stderr
+    assert "Created %s" % path in created.stdout + created.stderr, created.stdout + created.stderr
     assert "during-failover" in zk_get(nodes[zk_survivors[1]], path)
 
 
