@@ -88,3 +88,35 @@ def test_unknown_host_raises_filter_error():
     topology = topology_filters.bsaas_topology(hostvars, groups)
     with pytest.raises(AnsibleFilterError, match='not part of the computed topology'):
         topology_filters.bsaas_topology_host(topology, 'nowhere')
+
+
+def run_preflight(inventory, *extra):
+    import subprocess
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+    return subprocess.run(['ansible-playbook', '-i', inventory, os.path.join(REPO, 'playbooks', 'site.yml'),
+                           '--tags', 'preflight'] + list(extra), cwd=REPO, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
+
+
+def test_preflight_stops_a_broken_pool_before_touching_hosts(tmp_path):
+    """Two sites with one AS: site.yml fails in preflight, naming the sites and the variable, on the controller."""
+    import shutil
+    inventory = tmp_path / 'inventory'
+    shutil.copytree(os.path.join(REPO, 'inventories', 'example'), str(inventory))
+    bologna = inventory / 'group_vars' / 'site_bologna.yml'
+    bologna.write_text(bologna.read_text().replace('bsaas_site_as_number: 65102', 'bsaas_site_as_number: 65101'))
+    result = run_preflight(str(inventory))
+    assert result.returncode != 0
+    assert 'sites bologna and torino both use AS 65101' in result.stdout, result.stdout[-3000:]
+    assert 'bsaas_site_as_number' in result.stdout
+    # Nothing ran on any host: the only play that ran tasks is the controller's.
+    assert 'to-fe1' not in result.stdout.split('PLAY RECAP')[-1]
+
+
+def test_preflight_of_the_sandbox_plans_and_changes_nothing():
+    result = run_preflight(os.path.join(REPO, 'inventories', 'sandbox'))
+    assert result.returncode == 0, result.stdout[-3000:]
+    recap = result.stdout.split('PLAY RECAP')[-1]
+    assert 'changed=0' in recap and 'changed=1' not in recap
+    assert 'skipped: artifacts not reachable: /var/cache/htcfarm-bsaas/artifacts/mesos-1.11.0.tar' in result.stdout
+    assert 'lark' in result.stdout and 'needs htcondor, which is not deployed' in result.stdout
