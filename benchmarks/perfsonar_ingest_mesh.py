@@ -66,9 +66,10 @@ class MeshArchive:
                 meta, ps_time(ts), pair_mbps(source, destination) * 1e6 * factor)
         run -= self.throughput_runs
         ts = self.now - (run + 1) * (7 * DAY // self.rtt_runs) + 60
+        rtt_s = (1.0 + (source + destination) % 50) / 1000.0
+        loss = 0.0 if run % 20 else 0.1
         return ('{%s,"test":{"type":"rtt"},"pscheduler":{"start_time":"%s"},"result":{"rtt":{"mean":%r},'
-                '"packets":{"loss":%r}}}' % (meta, ps_time(ts), (1.0 + (source + destination) % 50) / 1000.0,
-                                              0.0 if run % 20 else 0.1))
+                '"packets":{"loss":%r}}}' % (meta, ps_time(ts), rtt_s, loss))
 
     def document(self, k):
         source, destination = self.pairs[k // self.runs_per_pair]
