@@ -6,7 +6,6 @@ so every CI run also reports those figures (and their ratio) for every scenario.
 """
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
