@@ -66,6 +66,10 @@ ATTRIBUTE_PREFIX = "PerfSONAR_"
 class ArchiveError(Exception):
     """The archive could not be read; the message names the cause and the fix."""
 
+    def __init__(self, message, status=None):
+        super(ArchiveError, self).__init__(message)
+        self.status = status
+
 
 class ConfigError(Exception):
     """The ingestion settings are wrong; the message names the setting and the fix."""
@@ -175,7 +179,7 @@ def fetch_json(transport, method, url, body=None, timeout=30):
             404: "check the archive URL (esmond: .../esmond/perfsonar/archive/, OpenSearch: https://host:9200)",
         }.get(status, "check the archive's logs")
         raise ArchiveError("perfSONAR archive answered HTTP {0} for {1}: {2}; {3}".format(
-            status, _strip_query(url), detail or "(empty body)", hint))
+            status, _strip_query(url), detail or "(empty body)", hint), status=status)
     try:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
@@ -211,6 +215,7 @@ class EsmondClient:
         self.page_size = page_size
         self.timeout = timeout
         self.requests = 0
+        self.vanished = []
 
     def _get(self, url):
         self.requests += 1
@@ -243,7 +248,14 @@ class EsmondClient:
                     continue
                 data_url = urljoin(self.archive_url, base_uri) + "?" + urlencode(
                     [("time-range", int(window_seconds))])
-                points = self._get(data_url)
+                try:
+                    points = self._get(data_url)
+                except ArchiveError as err:
+                    # esmond's retention may delete a measurement between the search and the fetch
+                    if err.status not in (404, 410):
+                        raise
+                    self.vanished.append(base_uri)
+                    continue
                 if not isinstance(points, list):
                     raise ArchiveError("esmond data at {0} is not a list of points; check the archive "
                                        "version".format(data_url))
@@ -654,6 +666,7 @@ def ingest(client, site_map, window_seconds, now, settings=None):
         "samples_used": aggregator.samples_used,
         "unmapped_hosts": sorted(aggregator.unmapped_hosts),
         "archive_requests": client.requests,
+        "vanished_measurements": len(getattr(client, "vanished", [])),
         "site_pairs_with_data": len(pairs),
     }
     return pairs, stats

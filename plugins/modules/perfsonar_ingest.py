@@ -168,10 +168,12 @@ pairs:
       rtt_ms: {value: 14.0, age_seconds: 3600, samples: 10, origin: measured}
       loss_rate: {value: 0.02, age_seconds: 3600, samples: 5, origin: measured}
 stats:
-  description: Samples read and used, hosts outside every site's CIDRs, archive requests made.
+  description: Samples read and used, hosts outside every site's CIDRs, archive requests made, esmond measurements
+    listed but deleted before their data could be read.
   returned: always
   type: dict
-  sample: {samples_seen: 60, samples_used: 60, unmapped_hosts: [], archive_requests: 2, site_pairs_with_data: 6}
+  sample: {samples_seen: 60, samples_used: 60, unmapped_hosts: [], archive_requests: 2, site_pairs_with_data: 6,
+           vanished_measurements: 0}
 startd_attributes:
   description: Attribute name to ClassAd expression, as the STARTD_CRON job publishes them at O(local_site).
   returned: when local_site is set

@@ -82,6 +82,17 @@ def test_esmond_follows_limit_offset_pages(archive):
     assert [p.split("offset=")[1] for p in offsets] == ["0", "2", "4", "6"]   # 6 throughput measurements
 
 
+def test_esmond_skips_a_measurement_deleted_after_the_search(archive):
+    victim = archive.state.esmond_metadata("throughput", 0, NOW)[0]
+    archive.state.deleted_keys.add(victim["metadata-key"])
+    client = ps.EsmondClient(archive.esmond_url, transport())
+    pairs, stats = ps.ingest(client, ps.SiteMap(SITES), 7 * 86400, NOW)
+    assert client.vanished == [victim["event-types"][0]["base-uri"]]
+    assert stats["site_pairs_with_data"] == 6   # the other direction still gives that pair a figure
+    lost = (ps.SiteMap(SITES).site_of(victim["source"]), ps.SiteMap(SITES).site_of(victim["destination"]))
+    assert pairs[lost][ps.METRIC_THROUGHPUT]["origin"] == "reverse"
+
+
 def test_esmond_stops_when_server_caps_the_page_size():
     """A server that returns fewer rows than asked for ends the paging: never loop forever."""
     server = start_archive(mesh(), clock=lambda: NOW, page_size_cap=4)
