@@ -4,8 +4,10 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Outside the checkout: ansible-test asks git for the file list, and .cache/ is ignored.
-dest="${TMPDIR:-/tmp}/htcfarm-bsaas-sanity/ansible_collections/htcfarm/bsaas"
-rm -rf "$dest"
+# A directory of its own per run, so that two runs on one machine do not clobber each other.
+work=$(mktemp -d "${TMPDIR:-/tmp}/htcfarm-bsaas-sanity.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+dest="$work/ansible_collections/htcfarm/bsaas"
 mkdir -p "$dest"
 # What git tracks plus what it would track (new, not ignored) files.
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
@@ -42,4 +44,4 @@ PY
 fi
 # Reported against the tree as a user installs it; the copy is not a git checkout.
 python_version=${BSAAS_SANITY_PYTHON:-3.11}
-exec ansible-test sanity --color no --python "$python_version" --venv ${BSAAS_SANITY_TESTS:-} "$@"
+ansible-test sanity --color no --python "$python_version" --venv ${BSAAS_SANITY_TESTS:-} "$@"
