@@ -291,10 +291,10 @@ class ConfigHarness:
 
     The copy keeps every other fragment, so a knob that refers to another fragment's macros
     parses the way the daemons will see it. The site's root condor_config is included first when it
-    exists, and its LOCAL_CONFIG_DIR is pointed at the copy.
+    exists; LOCAL_CONFIG_DIR is then set to the packaged defaults directories that exist plus the copy.
     """
 
-    def __init__(self, config_dir, fragment_file, fragment_text, root_config=None):
+    def __init__(self, config_dir, fragment_file, fragment_text, root_config=None, system_dirs=()):
         self.workdir = tempfile.mkdtemp(prefix="condor-config-check-")
         self.config_dir = os.path.join(self.workdir, "config.d")
         os.mkdir(self.config_dir)
@@ -311,7 +311,9 @@ class ConfigHarness:
         with open(self.root, "w") as handle:
             if root_config and os.path.isfile(root_config):
                 handle.write("include : %s\n" % root_config)
-            handle.write("LOCAL_CONFIG_DIR = %s\n" % self.config_dir)
+            # Packaged HTCondor reads its own defaults directory before the site's one.
+            dirs = [d for d in system_dirs or () if os.path.isdir(d)] + [self.config_dir]
+            handle.write("LOCAL_CONFIG_DIR = %s\n" % ", ".join(dirs))
         self.fragment_path = os.path.join(self.config_dir, fragment_file)
 
     def cleanup(self):
@@ -444,8 +446,9 @@ def run_condor_config(module):
 
 def _validate(module, params, file_name, path, desired, current, result):
     parser, location = find_parser()
-    after = ConfigHarness(params["config_dir"], file_name, desired, params["root_config"])
-    before = ConfigHarness(params["config_dir"], file_name, current, params["root_config"])
+    system_dirs = params.get("system_config_dirs") or []
+    after = ConfigHarness(params["config_dir"], file_name, desired, params["root_config"], system_dirs)
+    before = ConfigHarness(params["config_dir"], file_name, current, params["root_config"], system_dirs)
     read = list(RESTART_KNOBS) + list(params["knobs"] or {}) + list(params["read_back"] or [])
     try:
         if parser in ("htcondor2", "htcondor"):

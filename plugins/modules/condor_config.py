@@ -42,6 +42,14 @@ options:
       - The root configuration file, included when validating so that the fragment is checked in context.
     type: path
     default: /etc/condor/condor_config
+  system_config_dirs:
+    description:
+      - Directories of packaged defaults that HTCondor reads before O(config_dir) (the EL and Debian packages set
+        C(LOCAL_CONFIG_DIR = /usr/share/condor/config.d,/etc/condor/config.d)). Those that exist are parsed with the
+        fragment during validation.
+    type: list
+    elements: path
+    default: [/usr/share/condor/config.d]
   use:
     description:
       - "Metaknobs emitted first, each as C(CATEGORY: Template) without the word C(use),
@@ -183,6 +191,7 @@ def main():
             name=dict(type="str", required=True),
             config_dir=dict(type="path", default="/etc/condor/config.d"),
             root_config=dict(type="path", default="/etc/condor/condor_config"),
+            system_config_dirs=dict(type="list", elements="path", default=["/usr/share/condor/config.d"]),
             use=dict(type="list", elements="str", default=[]),
             knobs=dict(type="dict", default={}),
             custom_knobs=dict(type="list", elements="str", default=[]),

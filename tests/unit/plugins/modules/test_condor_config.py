@@ -135,3 +135,14 @@ def test_absent_removes_and_is_idempotent(tmp_path, config_dir):
 def test_missing_config_dir_names_the_fix(tmp_path):
     result = run_module(tmp_path, validate=False, knobs={"START": "true"})
     assert result["failed"] and "does not exist" in result["msg"]
+
+
+@needs_parser
+def test_packaged_defaults_directory_is_parsed_first(tmp_path, config_dir):
+    system = tmp_path / "usr-share-condor-config.d"
+    system.mkdir()
+    (system / "00-packaged.conf").write_text("CONDOR_HOST = packaged.example\nUSE_SHARED_PORT = false\n")
+    result = run_module(tmp_path, knobs={"CCB_ADDRESS": "$(COLLECTOR_HOST)", "USE_SHARED_PORT": True},
+                        system_config_dirs=[str(system), str(tmp_path / "missing")])
+    # The packaged value is seen (macro), and the site fragment, read later, wins over it.
+    assert result["effective"] == {"CCB_ADDRESS": "packaged.example", "USE_SHARED_PORT": "true"}, result
