@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ "${1:-}" = "--destroy" ]; then
   # shellcheck source=scripts/env.sh
   source scripts/env.sh
-  ansible-playbook inventories/sandbox/containers.yml -e sandbox_state=absent
+  ansible-playbook playbooks/sandbox/containers.yml -e sandbox_state=absent
   exit 0
 fi
 
@@ -21,7 +21,7 @@ source scripts/env.sh
 summary="$BSAAS_REPO/.cache/sandbox-summary.txt"
 rm -f "$summary"
 echo "== sandbox: creating containers (two sites, site beta behind NAT)"
-ansible-playbook inventories/sandbox/containers.yml
+ansible-playbook playbooks/sandbox/containers.yml
 
 echo "== sandbox: running playbooks/site.yml on inventories/sandbox"
 rc=0

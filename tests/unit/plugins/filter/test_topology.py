@@ -120,3 +120,30 @@ def test_preflight_of_the_sandbox_plans_and_changes_nothing():
     assert 'changed=0' in recap and 'changed=1' not in recap
     assert 'skipped: artifacts not reachable: /var/cache/htcfarm-bsaas/artifacts/mesos-1.11.0.tar' in result.stdout
     assert 'lark' in result.stdout and 'needs htcondor, which is not deployed' in result.stdout
+
+
+def run_playbook(name, inventory, *extra):
+    import subprocess
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+    return subprocess.run(['ansible-playbook', '-i', os.path.join(REPO, 'inventories', inventory),
+                           os.path.join(REPO, 'playbooks', name)] + list(extra), cwd=REPO, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
+
+
+@pytest.mark.parametrize('name', ['site.yml', 'scale.yml', 'upgrade.yml', 'teardown.yml'])
+def test_playbooks_parse_against_the_example(name):
+    result = run_playbook(name, 'example', '--syntax-check')
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+def test_teardown_needs_the_pool_name_to_confirm():
+    result = run_playbook('teardown.yml', 'sandbox')
+    assert result.returncode != 0
+    assert 'bsaas_teardown_confirm=sandbox' in result.stdout, result.stdout[-2000:]
+    assert 'bsaas-sandbox-1' not in result.stdout.split('PLAY RECAP')[-1]
+
+
+def test_scale_refuses_hosts_outside_the_inventory():
+    result = run_playbook('scale.yml', 'sandbox', '-e', '{"bsaas_scale_add": ["bsaas-sandbox-9"]}')
+    assert result.returncode != 0
+    assert 'Unknown here: bsaas-sandbox-9' in result.stdout, result.stdout[-2000:]
