@@ -97,7 +97,6 @@ options:
     description: Systemd unit restarted when a restart is needed.
     type: str
     default: condor
-extends_documentation_fragment: []
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
