@@ -1087,3 +1087,8 @@ def helper_main(policy_path=DEFAULT_POLICY_PATH, argv=None, stdin=None, stdout=N
     except LarkError as exc:
         sys.stderr.write(f"lark-helper {command}: {exc}\n")
         return 3 if isinstance(exc, LarkDenied) else 1
+    except (IOError, OSError) as exc:
+        # Typically /proc of a process that is gone, or a root without CAP_SYS_PTRACE (a container).
+        sys.stderr.write(f"lark-helper {command}: {exc}; the helper needs full root on the execute node "
+                         "(CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_SYS_PTRACE)\n")
+        return 1

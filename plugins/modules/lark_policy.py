@@ -39,7 +39,7 @@ options:
     type: str
     default: "0644"
 author:
-  - htcfarm.bsaas contributors
+  - htcfarm.bsaas contributors (@htcfarm-bsaas)
 """
 
 EXAMPLES = r"""

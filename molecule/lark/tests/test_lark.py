@@ -47,3 +47,24 @@ def test_a_job_runs_in_its_own_network_and_leaves_nothing(host):
     assert "lk0" not in host.check_output("ip -o link show")
     assert host.check_output("nft -j list set inet lark dscp_interactive").count('"elem"') == 0
     assert host.check_output("/usr/libexec/lark/lark-helper show").strip() == "[]"
+
+
+def test_htcondor_reads_the_fragment_as_intended(host, tmp_path, monkeypatch):
+    """HTCondor's own parser (the htcondor2 wheel on the controller) reads the fragment Lark wrote."""
+    import pytest
+    htcondor2 = pytest.importorskip("htcondor2")
+    fragment = tmp_path / "60-lark.conf"
+    fragment.write_text(host.file("/etc/condor/config.d/60-lark.conf").content_string)
+    root = tmp_path / "condor_config"
+    root.write_text(f"LOCAL_CONFIG_DIR = {tmp_path}/none\nSTARTD_ATTRS = SiteAttr\ninclude : {fragment}\n")
+    monkeypatch.setenv("CONDOR_CONFIG", str(root))
+    htcondor2.reload_config()
+    param = htcondor2.param
+    assert param["USER_JOB_WRAPPER"] == "/usr/libexec/lark/lark-job-wrapper"
+    assert param["STARTER_DEFAULT_JOB_HOOK_KEYWORD"] == "LARK"
+    assert param["LARK_HOOK_JOB_EXIT"] == "/usr/libexec/lark/lark-hook-job-exit"
+    assert param["NO_JOB_NETWORKING"].lower() == "true"
+    attrs = param["STARTD_ATTRS"].split()
+    assert attrs[0] == "SiteAttr" and {"HasLark", "LarkNetworkType", "LarkAccounting", "LarkNetworks"} <= set(attrs)
+    assert param["LarkNetworkType"] == '"nat"'
+    assert param["LarkBandwidthLimit"] == '"100mbit"'
