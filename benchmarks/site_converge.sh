@@ -39,8 +39,9 @@ try:
     text = open(sys.argv[2], errors="replace").read()
 except OSError:
     sys.exit(0)
-recaps = re.findall(r"^(site-\d|localhost)\s+: ok=(\d+)\s+changed=(\d+)", text, re.M)
+# The recap of the no-op re-run: what the idempotence action printed.
+part = text.split("[site > idempotence] Executing")[-1].split("[site > idempotence] Executed")[0]
+recaps = re.findall(r"^(site-\d|localhost)\s+: ok=(\d+)\s+changed=(\d+)", part, re.M)
 if recaps:
-    last = recaps[-len(set(r[0] for r in recaps)):]
-    print("last recap: " + ", ".join("%s ok=%s changed=%s" % r for r in last))
+    print("no-op re-run recap: " + ", ".join("%s ok=%s changed=%s" % r for r in recaps))
 PY
