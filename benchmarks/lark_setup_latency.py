@@ -8,7 +8,7 @@ lark : ip netns add J (what the starter does); Lark setup (veth, addresses, rout
 
 Runs as root inside a private network namespace it creates and deletes, so the host's own
 network and firewall are untouched. Prints p50/p99 in milliseconds and the ratio lark/bare
-(goal: below 1.5). Usage: lark_setup_latency.py [iterations] (default 200).
+(goal: below 1.5). Usage: lark_setup_latency.py [iterations] (default 100).
 """
 import json
 import os
@@ -102,7 +102,7 @@ def inside(iterations, workdir):
 
 
 def main():
-    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     if os.geteuid() != 0 or shutil.which("nft") is None or shutil.which("ip") is None:
         print("lark_setup_latency: skipped, needs root, iproute2 and nftables")
         return 0

@@ -469,8 +469,7 @@ class LeaseStore:
         self.lock_path = os.path.join(policy["state_dir"], "lock")
 
     def __enter__(self):
-        if not os.path.isdir(self.directory):
-            os.makedirs(self.directory, 0o700)
+        os.makedirs(self.directory, 0o700, exist_ok=True)  # several jobs may start at once
         self._lock = open(self.lock_path, "a")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         return self
@@ -516,6 +515,20 @@ class LeaseStore:
             json.dump(lease, handle, sort_keys=True)
         os.rename(tmp, path)
 
+    def slot_lock(self, index):
+        """An exclusive lock on one slot, held by a setup until it is done and taken by the
+        teardowns of finish and reap, so a job killed during its setup is torn down after it."""
+        handle = open(os.path.join(self.directory, f"{index}.lock"), "a")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return handle
+
+    def current(self, lease):
+        try:
+            with open(os.path.join(self.directory, f"{lease['index']}.json")) as handle:
+                return json.load(handle)
+        except (IOError, OSError, ValueError):
+            return None
+
     def remove(self, lease):
         try:
             os.unlink(os.path.join(self.directory, f"{lease['index']}.json"))
@@ -554,6 +567,19 @@ def _run(argv, stdin=None, check=True):
     if check and proc.returncode != 0:
         raise LarkError(f"{' '.join(argv)} failed ({proc.returncode}): {err.decode(errors='replace').strip()}")
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def _nft(argv, stdin, check=True):
+    """Run nft; retry when the kernel aborted the transaction because another one (a job starting
+    or ending at the same moment) changed the ruleset in between (EINTR)."""
+    for _attempt in range(20):
+        code, out, err = _run(argv, stdin, check=False)
+        if code == 0 or "Interrupted system call" not in err:
+            break
+        time.sleep(0.001)
+    if check and code != 0:
+        raise LarkError(f"{' '.join(argv)} failed ({code}): {err.strip()}")
+    return code, out, err
 
 
 def _run_json(argv):
@@ -612,10 +638,6 @@ def nft_base_script(policy):
                     f"add rule {family} {table} {ifname}_ingress ip saddr @campus4 counter name {ifname}_in_campus return",
                     f"add rule {family} {table} {ifname}_ingress counter name {ifname}_in_offcampus",
                 ]
-            lines += [
-                f'add element {family} {table} job_egress {{ "{ifname}" : jump {ifname}_egress }}',
-                f'add element {family} {table} job_ingress {{ "{ifname}" : jump {ifname}_ingress }}',
-            ]
         lines += [
             f"add chain {family} {table} forward {{ type filter hook forward priority -10; policy accept; }}",
             f"flush chain {family} {table} forward",
@@ -661,24 +683,30 @@ def _family(lease):
 
 
 def nft_job_script(policy, lease):
-    """What a job's start changes in the firewall: only its DSCP class, when it has a marked one."""
+    """What a job's start changes in the firewall: its slot joins the dispatch maps (and a DSCP class)."""
+    family, table, ifname = _family(lease), policy["nft_table"], lease["host_ifname"]
+    lines = [f'add element {family} {table} job_egress {{ "{ifname}" : jump {ifname}_egress }}',
+             f'add element {family} {table} job_ingress {{ "{ifname}" : jump {ifname}_ingress }}']
     klass = lease.get("priority")
-    if not klass or PRIORITY_CLASSES[klass] == "cs0":
-        return ""
-    return f'add element {_family(lease)} {policy["nft_table"]} dscp_{klass} {{ "{lease["host_ifname"]}" }}\n'
+    if klass and PRIORITY_CLASSES[klass] != "cs0":
+        lines.append(f'add element {family} {table} dscp_{klass} {{ "{ifname}" }}')
+    return "\n".join(lines) + "\n"
 
 
 def nft_job_end_commands(policy, lease):
-    """One nft JSON transaction: read-and-zero the slot's counters, drop its DSCP class."""
+    """One nft JSON transaction: read-and-zero the slot's counters and take the slot out of the
+    dispatch maps, so that nothing arriving on a link the kernel is still destroying is counted."""
     family, table, ifname = _family(lease), policy["nft_table"], lease["host_ifname"]
     commands = []
     if lease["accounting"]:
         commands += [{"reset": {"counter": {"family": family, "table": table, "name": name}}}
                      for name in _counter_names(ifname)]
+    maps = ["job_egress", "job_ingress"]
     klass = lease.get("priority")
     if klass and PRIORITY_CLASSES[klass] != "cs0":
-        commands.append({"delete": {"element": {"family": family, "table": table, "name": f"dscp_{klass}",
-                                                "elem": [ifname]}}})
+        maps.append(f"dscp_{klass}")
+    commands += [{"delete": {"element": {"family": family, "table": table, "name": name, "elem": [ifname]}}}
+                 for name in maps]
     return commands
 
 
@@ -692,10 +720,14 @@ def end_job_firewall(policy, lease):
     counters = {}
     if not commands:
         return counters
-    code, out, err = _run(["nft", "-j", "-f", "-"], json.dumps({"nftables": commands}), check=False)
-    if code != 0 and "delete" in json.dumps(commands):
-        # The DSCP element may be gone already (a second teardown); the counters still must be read.
-        code, out, err = _run(["nft", "-j", "-f", "-"],
+    code, out, err = _nft(["nft", "-j", "-f", "-"], json.dumps({"nftables": commands}), check=False)
+    if code != 0:
+        # Map entries may be gone already (a setup that failed early, a second teardown): do the
+        # deletions one by one, then read the counters.
+        for command in commands:
+            if "delete" in command:
+                _nft(["nft", "-j", "-f", "-"], json.dumps({"nftables": [command]}), check=False)
+        code, out, err = _nft(["nft", "-j", "-f", "-"],
                               json.dumps({"nftables": [c for c in commands if "reset" in c]}), check=False)
     if code != 0:
         raise LarkError(f"cannot read the job's counters from nft table {policy['nft_table']}: {err.strip()}; "
@@ -852,6 +884,14 @@ def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None):
             "started": time.time(), "netns": str(netns),
         }
         store.save(lease)
+        slot_lock = store.slot_lock(index)
+    try:
+        return _setup_slot(policy, plan, netns, network, lease, host_cidr, job_cidr, gateway)
+    finally:
+        slot_lock.close()
+
+
+def _setup_slot(policy, plan, netns, network, lease, host_cidr, job_cidr, gateway):
     ns_path = f"/proc/{netns}/ns/net" if str(netns).isdigit() else f"/run/netns/{netns}"
     ifname = lease["host_ifname"]
     host_ns = job_ns = None
@@ -893,7 +933,7 @@ def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None):
             _run(["nsenter", f"--net={ns_path}", "tc", "-batch", "-"], tc_script(_JOB_IFNAME, plan["rate_bits"]))
         script = nft_job_script(policy, lease)
         if script:
-            _run(["nft", "-f", "-"], script)
+            _nft(["nft", "-f", "-"], script)
     except (LarkError, socket.error) as exc:
         teardown_job(policy, lease, "setup-failed")
         if isinstance(exc, LarkError):
@@ -906,13 +946,32 @@ def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None):
     return lease
 
 
+def finish_lease(policy, lease, reason, only_if=None):
+    """Tear a lease down once no setup holds its slot; None when someone else already did, or
+    when ``only_if`` (checked under the slot lock) says the job still needs it."""
+    store = LeaseStore(policy)
+    with store:
+        pass  # makes the directory
+    slot_lock = store.slot_lock(lease["index"])
+    try:
+        current = store.current(lease)
+        if not current or current.get("started") != lease.get("started"):
+            return None
+        if only_if is not None and not only_if(current):
+            return None
+        return teardown_job(policy, current, reason)
+    finally:
+        slot_lock.close()
+
+
 def teardown_job(policy, lease, reason):
     """Remove one job's link, firewall objects and lease; return its accounting record."""
     ifname = lease["host_ifname"]
-    # The kernel destroys an ended job's namespace, and the pair with it, asynchronously. Deleting
-    # the host end now (synchronous) makes sure nothing, not even an ARP, lands on this slot's
-    # counters after they are read; it also cuts off a job that outlived a failed setup or its starter.
-    if link_exists(ifname):
+    # After a normal exit the starter has ended every job process and the kernel is destroying the
+    # namespace and the pair with it (asynchronously); the slot leaves the dispatch maps in the same
+    # transaction that reads its counters. Otherwise (failed setup, dead starter) the job may still
+    # run: cut it off.
+    if reason != "job-exit" and link_exists(ifname):
         netlink = Netlink()
         try:
             netlink.delete_link(ifname)
@@ -962,8 +1021,7 @@ def record_classad(record):
 
 def write_record(policy, record):
     directory = policy["record_dir"]
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o750)
+    os.makedirs(directory, 0o750, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(record["ended"]))
     path = os.path.join(directory, f"{stamp}-{record['starter_pid']}-{record['job_address']}.json")
     with open(path, "w") as handle:
@@ -987,10 +1045,14 @@ def reap(policy):
     with LeaseStore(policy) as store:
         leases = store.all()
     records = []
-    for lease in leases:
+    def abandoned(lease):
         starter_gone = lease.get("starter_pid") and not _alive(lease["starter_pid"])
-        if not link_exists(lease["host_ifname"]) or starter_gone:
-            records.append(teardown_job(policy, lease, "reaped"))
+        return starter_gone or not link_exists(lease["host_ifname"])
+
+    for lease in leases:
+        record = finish_lease(policy, lease, "reaped", only_if=abandoned)
+        if record:
+            records.append(record)
     # A slot link without a lease outlived its job (a job process the starter did not end).
     # Under the lease lock: a new job saves its lease before it creates its link.
     slots = {slot_ifname(policy, index) for index in range(policy["max_jobs"])}
@@ -1019,7 +1081,7 @@ def init_host(policy):
             # Untagged (access port) when no VLAN id is given.
             _run(["ip", "link", "set", uplink, "master", net["bridge"], "up"])
         _run(["ip", "link", "set", net["bridge"], "up"])
-    _run(["nft", "-f", "-"], nft_base_script(policy))
+    _nft(["nft", "-f", "-"], nft_base_script(policy))
 
 
 # --------------------------------------------------------------------------- helper entry point
@@ -1081,8 +1143,9 @@ def helper_main(policy_path=DEFAULT_POLICY_PATH, argv=None, stdin=None, stdout=N
             mine = [lease for lease in store.all()
                     if lease.get("starter_pid") == starter_pid and lease.get("uid") == uid]
         for lease in mine:
-            record = teardown_job(policy, lease, "job-exit")
-            stdout.write(record_classad(record))
+            record = finish_lease(policy, lease, "job-exit")
+            if record:
+                stdout.write(record_classad(record))
         return 0
     except LarkError as exc:
         sys.stderr.write(f"lark-helper {command}: {exc}\n")

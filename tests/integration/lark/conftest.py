@@ -173,6 +173,8 @@ class Node:
                                    f"{item['counter']['packets']} packets {item['counter']['bytes']} bytes")
                 if "set" in item and item["set"]["name"].startswith("dscp_") and item["set"].get("elem"):
                     objects.append(f"{family} set {item['set']['name']} {item['set']['elem']}")
+                if "map" in item and item["map"].get("elem"):
+                    objects.append(f"{family} map {item['map']['name']} {item['map']['elem']}")
         left["nft"] = objects
         lease_dir = os.path.join(self.policy["state_dir"], "leases")
         left["leases"] = sorted(n for n in os.listdir(lease_dir) if n.endswith(".json")) \

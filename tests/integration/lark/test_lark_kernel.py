@@ -272,6 +272,7 @@ def test_500_jobs_with_kills_leave_nothing_behind(make_node):
     total = int(os.environ.get("LARK_IT_JOBS", "500"))
     batch = 10
     reaped = []
+    kind_of_starter = {}
     for first in range(0, total, batch):
         procs = []
         for number in range(first, first + batch):
@@ -285,6 +286,7 @@ def test_500_jobs_with_kills_leave_nothing_behind(make_node):
                 procs.append(("ends", ready, node.start_job(["/bin/true"])))
         for kind, ready, proc in procs:
             kinds[kind] += 1
+            kind_of_starter[proc.pid] = kind
             if kind == "ends":
                 continue
             job_pid = node.wait_job_pid(proc)
@@ -298,10 +300,15 @@ def test_500_jobs_with_kills_leave_nothing_behind(make_node):
         for kind, ready, proc in procs:
             out, err = proc.communicate(timeout=120)
             assert b"could not set up" not in err, err.decode()
+            assert b"lark-helper" not in err, err.decode()  # e.g. a finish that failed
         # what lark-reap.timer does on a node, here once per batch
         reaped += [json.loads(line) for line in node.helper("reap").splitlines() if line.strip()]
     elapsed = time.time() - started
-    print(f"{total} jobs {kinds} in {elapsed:.1f}s; the reaper cleaned {len(reaped)}")
+    reaped_kinds = {}
+    for record in reaped:
+        kind = kind_of_starter.get(record["starter_pid"], "unknown")
+        reaped_kinds[kind] = reaped_kinds.get(kind, 0) + 1
+    print(f"{total} jobs {kinds} in {elapsed:.1f}s; the reaper cleaned {reaped_kinds}")
     assert node.leftovers() == {}
-    assert len(reaped) == kinds["job and starter killed"]
+    assert reaped_kinds == {"job and starter killed": kinds["job and starter killed"]}
     assert len(node.records()) == total

@@ -145,14 +145,15 @@ def test_nat_leases_get_disjoint_slash30s_and_bridge_leases_skip_the_gateway():
 def test_a_job_end_reads_and_zeroes_its_slot_in_one_transaction():
     pol = policy(priority={"enabled": True})
     lease = {"host_ifname": "lk7", "type": "nat", "priority": "bulk", "accounting": True}
-    assert lark.nft_job_script(pol, lease) == 'add element inet lark dscp_bulk { "lk7" }\n'
+    script = lark.nft_job_script(pol, lease)
+    assert 'add element inet lark job_egress { "lk7" : jump lk7_egress }' in script
+    assert 'add element inet lark dscp_bulk { "lk7" }' in script
     commands = lark.nft_job_end_commands(pol, lease)
     assert [c["reset"]["counter"]["name"] for c in commands[:4]] == lark._counter_names("lk7")
-    assert commands[4] == {"delete": {"element": {"family": "inet", "table": "lark", "name": "dscp_bulk",
-                                                  "elem": ["lk7"]}}}
+    assert [c["delete"]["element"]["name"] for c in commands[4:]] == ["job_egress", "job_ingress", "dscp_bulk"]
     split = dict(lease, type="bridge", priority="normal", accounting=False)
-    assert lark.nft_job_script(pol, split) == ""
-    assert lark.nft_job_end_commands(pol, split) == []
+    assert "dscp" not in lark.nft_job_script(pol, split)
+    assert [c["delete"]["element"]["family"] for c in lark.nft_job_end_commands(pol, split)] == ["bridge", "bridge"]
 
 
 def test_base_table_prepares_every_slot_masquerades_nat_jobs_and_isolates_split_jobs():
@@ -160,7 +161,8 @@ def test_base_table_prepares_every_slot_masquerades_nat_jobs_and_isolates_split_
     assert 'ip saddr 10.213.0.0/16 oifname != "lk*" masquerade' in script
     assert 'add rule bridge lark input iifname "lk*" drop' in script
     assert "add element inet lark campus4 { 131.154.0.0/16 }" in script
-    assert 'add element bridge lark job_egress { "lk3" : jump lk3_egress }' in script
+    assert "add chain bridge lark lk3_egress" in script
+    assert "add element bridge lark job_egress" not in script  # a slot joins the maps with its job
     assert "add counter inet lark lk3_in_offcampus" in script and "lk4_" not in script
     assert "add rule inet lark forward iifname @dscp_bulk ip dscp set cs1" in script
 
