@@ -56,8 +56,8 @@ def generate(executors):
             groups["htcondor_executors"].append(host)
         groups["site_" + name] = sorted(members)
         lines.append("    site_%s:" % name)
-        lines.append("      vars: {%s}" % ", ".join("%s: %s" % (k, v if not isinstance(v, str) else '"%s"' % v)
-                                                   for k, v in site_vars.items()))
+        rendered = ["%s: %s" % (k, v if not isinstance(v, str) else '"%s"' % v) for k, v in site_vars.items()]
+        lines.append("      vars: {%s}" % ", ".join(rendered))
         lines.append("      hosts:")
         for host, host_vars in sorted(members.items()):
             merged = dict(site_vars)
@@ -125,8 +125,8 @@ def main():
             if htcondor2.param["PRIVATE_NETWORK_NAME"] != topology["hosts"][name]["htcondor"]["private_network_name"]:
                 raise SystemExit("htcondor2 read back a different PRIVATE_NETWORK_NAME for %s" % name)
         parse_s = time.perf_counter() - start
-        print("htcondor2 read-back: %d files in %.3f s, %.1f ms per file" % (len(sample), parse_s,
-                                                                            parse_s / len(sample) * 1e3))
+        per_file_ms = parse_s / len(sample) * 1e3
+        print("htcondor2 read-back: %d files in %.3f s, %.1f ms per file" % (len(sample), parse_s, per_file_ms))
 
     if args.no_ansible:
         return
@@ -140,7 +140,7 @@ def main():
     cmd = ["ansible-playbook", "-i", inventory_dir, os.path.join(REPO, "playbooks", "preflight.yml")]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True)
+                          universal_newlines=True, check=False)
     preflight_s = time.perf_counter() - start
     if proc.returncode != 0:
         print(proc.stdout[-3000:])
