@@ -878,7 +878,7 @@ def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None):
         host_cidr, job_cidr, gateway = addresses_for(network, index)
         lease = {
             "index": index, "host_ifname": slot_ifname(policy, index), "network": plan["network"],
-            "type": network["type"], "job_address": job_cidr.split("/")[0], "host_address": host_cidr,
+            "type": network["type"], "job_address": job_cidr.split("/", maxsplit=1)[0], "host_address": host_cidr,
             "gateway": gateway, "rate_bits": plan["rate_bits"], "priority": plan["priority"],
             "accounting": plan["accounting"], "starter_pid": starter_pid, "job_pid": job_pid, "uid": uid,
             "started": time.time(), "netns": str(netns),
@@ -1045,6 +1045,7 @@ def reap(policy):
     with LeaseStore(policy) as store:
         leases = store.all()
     records = []
+
     def abandoned(lease):
         starter_gone = lease.get("starter_pid") and not _alive(lease["starter_pid"])
         return starter_gone or not link_exists(lease["host_ifname"])

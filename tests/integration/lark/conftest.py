@@ -31,7 +31,7 @@ def _need(tool):
 
 def sh(*argv, check=True, input=None, timeout=120):
     proc = subprocess.run(list(argv), input=input.encode() if input else None, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=timeout)
+                          stderr=subprocess.PIPE, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} -> {proc.returncode}: {proc.stderr.decode()}")
     return proc.stdout.decode()

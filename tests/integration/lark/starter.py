@@ -23,7 +23,7 @@ def main():
     proc = subprocess.Popen(["unshare", "--net", "--"] + drop + [wrapper] + job, env=env)
     print(json.dumps({"job_pid": proc.pid}), flush=True)
     status = proc.wait()
-    hook = subprocess.run(drop + [exit_hook, "exit"], input=b"", stdout=subprocess.PIPE, env=env)
+    hook = subprocess.run(drop + [exit_hook, "exit"], input=b"", stdout=subprocess.PIPE, env=env, check=False)
     print(json.dumps({"job_pid": proc.pid, "status": status, "exit_hook": hook.stdout.decode()}), flush=True)
 
 

@@ -17,7 +17,7 @@ UDP_SENDER = """
 import socket, sys
 host, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(count):
+for _attempt in range(count):
     sock.sendto(b"x" * size, (host, 9))
 """
 
@@ -147,17 +147,17 @@ def test_known_transfer_is_accounted_within_one_percent(make_node, server):
 def test_bandwidth_limit_is_what_iperf3_measures(make_node, server):
     node = make_node({"bandwidth": {"enabled": True, "job_rate": "20mbit"}})
     server(node, node.server_ns, "iperf3", "-s")
-    up, _ = iperf3_job(node, "10.99.0.2", seconds=4)
-    down, _ = iperf3_job(node, "10.99.0.2", seconds=4, reverse=True)
+    up = iperf3_job(node, "10.99.0.2", seconds=4)[0]
+    down = iperf3_job(node, "10.99.0.2", seconds=4, reverse=True)[0]
     up_mbit = up["end"]["sum_received"]["bits_per_second"] / 1e6
     down_mbit = down["end"]["sum_received"]["bits_per_second"] / 1e6
     print(f"20mbit limit: upload {up_mbit:.2f} Mbit/s, download {down_mbit:.2f} Mbit/s")
     assert 18.0 <= up_mbit <= 22.0
     assert 18.0 <= down_mbit <= 22.0
     # a job may ask for less, never for more
-    low, _ = iperf3_job(node, "10.99.0.2", seconds=3, ad=node.job_ad(LarkBandwidth="5mbit"))
+    low = iperf3_job(node, "10.99.0.2", seconds=3, ad=node.job_ad(LarkBandwidth="5mbit"))[0]
     assert 4.5 <= low["end"]["sum_received"]["bits_per_second"] / 1e6 <= 5.5
-    high, _ = iperf3_job(node, "10.99.0.2", seconds=3, ad=node.job_ad(LarkBandwidth="1gbit"))
+    high = iperf3_job(node, "10.99.0.2", seconds=3, ad=node.job_ad(LarkBandwidth="1gbit"))[0]
     assert high["end"]["sum_received"]["bits_per_second"] / 1e6 <= 22.0
     assert node.leftovers() == {}
 
@@ -182,9 +182,9 @@ def test_split_network_job_cannot_leave_its_bridge(make_node, server):
         go = os.path.join(node.out, f"go-{time.time_ns()}")
         proc, out = _split_job(node, go)
         job_pid = node.wait_job_pid(proc)
-        for _ in range(200):  # wait until the wrapper got the network, then route via the node
+        for _attempt in range(200):  # wait until the wrapper got the network, then route via the node
             routes = subprocess.run(["nsenter", "-t", str(job_pid), "-n", "ip", "route", "show", "default"],
-                                    capture_output=True).stdout
+                                    capture_output=True, check=False).stdout
             if b"default" in routes:
                 break
             time.sleep(0.05)
@@ -230,18 +230,18 @@ def test_only_a_job_in_a_fresh_namespace_under_a_starter_is_served(make_node):
     # not under a starter
     as_job = ["sh", "-c", f"sudo -n {helper} setup; rc=$?; exit $rc"]
     proc = subprocess.run(["ip", "netns", "exec", node.ns, "unshare", "--net", "--"] + drop + as_job,
-                          input=b"", capture_output=True)
+                          input=b"", capture_output=True, check=False)
     assert proc.returncode == 3 and b"does not descend from a starter" in proc.stderr, proc.stderr
     # under a starter but in the host's namespace: the wrapper is run without unshare
     proc = subprocess.run(["ip", "netns", "exec", node.ns, "python3", "-c",
                            "import subprocess,sys; open('/proc/self/comm','w').write(sys.argv[1]); "
                            "sys.exit(subprocess.call(['setpriv','--reuid=65534','--regid=65534','--clear-groups','--',"
                            "'sh','-c',sys.argv[2]]))", f"{node.tag}-starter", as_job[2]],
-                          input=b"", capture_output=True)
+                          input=b"", capture_output=True, check=False)
     assert proc.returncode == 3 and b"shares the host's network namespace" in proc.stderr, proc.stderr
     # root-only commands are refused through sudo (the sudo rule does not even allow them)
     proc = subprocess.run(["ip", "netns", "exec", node.ns] + drop + ["sudo", "-n", helper, "reap"],
-                          capture_output=True)
+                          capture_output=True, check=False)
     assert proc.returncode != 0
     assert node.leftovers() == {}
 
