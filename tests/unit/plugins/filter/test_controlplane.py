@@ -5,6 +5,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib.util
+import os
+import socket
+import threading
+
 import pytest
 
 from ansible.errors import AnsibleFilterError
@@ -99,3 +104,68 @@ def test_filters_are_registered_under_their_public_names():
     names = set(controlplane.FilterModule().filters())
     assert {"controlplane_etcd_members", "controlplane_etcd_initial_cluster",
             "controlplane_zookeeper_ensemble", "controlplane_cidr_problem"} <= names
+
+
+# --- zk-4lw, the ZooKeeper health client the zookeeper role installs -------------------------
+
+ZK_4LW = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "zookeeper", "files", "zk_4lw.py")
+# Answers as ZooKeeper 3.8 gives them (srvr of a follower, of a server without quorum, and a word
+# outside 4lw.commands.whitelist).
+SRVR_FOLLOWER = ("Zookeeper version: 3.8.0-debian--1, built on 2023-03-08 10:57 UTC\nLatency min/avg/max: 0/0.0/0\n"
+                 "Received: 3\nSent: 2\nConnections: 1\nOutstanding: 0\nZxid: 0x100000002\nMode: follower\n"
+                 "Node count: 5\n")
+NOT_SERVING = "This ZooKeeper instance is not currently serving requests\n"
+NOT_WHITELISTED = "mntr is not executed because it is not in the whitelist.\n"
+
+
+def load_zk_4lw():
+    spec = importlib.util.spec_from_file_location("zk_4lw", ZK_4LW)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def serve_answers(answers):
+    """A loopback TCP server that reads one word per connection and replies with the next answer."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    received = []
+
+    def loop():
+        for answer in answers:
+            conn, _ = listener.accept()
+            received.append(conn.recv(16).decode())
+            conn.sendall(answer.encode())
+            conn.close()
+        listener.close()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return listener.getsockname()[1], received
+
+
+def test_zk_4lw_waits_until_the_server_serves(capsys):
+    port, received = serve_answers([NOT_SERVING, NOT_SERVING, SRVR_FOLLOWER])
+    assert load_zk_4lw().main(["srvr", "--port", str(port), "--wait", "10"]) == 0
+    assert received == ["srvr", "srvr", "srvr"]
+    assert "Mode: follower" in capsys.readouterr().out
+
+
+def test_zk_4lw_reports_a_server_that_never_serves(capsys):
+    port, _ = serve_answers([NOT_SERVING])
+    assert load_zk_4lw().main(["srvr", "--port", str(port)]) == 1
+    assert "not serving" in capsys.readouterr().err
+
+
+def test_zk_4lw_names_the_whitelist_variable(capsys):
+    port, _ = serve_answers([NOT_WHITELISTED])
+    assert load_zk_4lw().main(["mntr", "--port", str(port), "--wait", "5"]) == 2
+    assert "zookeeper_4lw_whitelist" in capsys.readouterr().err
+
+
+def test_zk_4lw_reports_a_closed_port():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    assert load_zk_4lw().main(["ruok", "--port", str(port)]) == 1

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Send a ZooKeeper four-letter-word command (srvr, ruok, mntr, stat, conf) and print the answer.
 
 With --wait N it retries for up to N seconds until the server answers and, for srvr, reports that it
