@@ -25,7 +25,7 @@ description:
     need a restart (C(DAEMON_LIST), C(USE_SHARED_PORT), C(SHARED_PORT_PORT), C(NETWORK_INTERFACE), slot
     layout, ...) before and after the change, metaknob expansions included.
 author:
-  - htcfarm.bsaas contributors
+  - htcfarm.bsaas maintainers (@htcfarm)
 options:
   name:
     description:

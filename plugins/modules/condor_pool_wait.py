@@ -20,7 +20,7 @@ description:
     C(condor_status -json).
   - Reads only; never changes anything, so it runs in check mode too.
 author:
-  - htcfarm.bsaas contributors
+  - htcfarm.bsaas maintainers (@htcfarm)
 options:
   pool:
     description: Collector to ask (C(host) or C(host:port)). Empty means the host's own COLLECTOR_HOST.

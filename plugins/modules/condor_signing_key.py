@@ -23,7 +23,7 @@ description:
   - The key never appears in the diff or the log; callers must still set C(no_log=true) when they use
     O(content) or O(return_content).
 author:
-  - htcfarm.bsaas contributors
+  - htcfarm.bsaas maintainers (@htcfarm)
 options:
   path:
     description: Key file. HTCondor's C(SEC_TOKEN_POOL_SIGNING_KEY_FILE).

@@ -23,7 +23,7 @@ description:
     O(force=true), cancels the running deployment. HTTP 422 fails with every offending field path.
 version_added: 0.1.0
 author:
-  - htcfarm.bsaas contributors
+  - htcfarm.bsaas maintainers (@htcfarm)
 options:
   url:
     description:
@@ -98,8 +98,10 @@ options:
     default: 30
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in diff mode).
     support: full
 notes:
   - Tested against Marathon 1.10's v2 API shapes. Runs on Python 3.6 and later.

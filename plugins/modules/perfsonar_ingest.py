@@ -25,7 +25,7 @@ description:
     than O(max_age_seconds) counts as missing; a missing direction takes the fresh figure of the reverse
     direction (O(use_reverse_direction)), then the configured fallback, else it is left out."
 author:
-  - htcfarm.bsaas contributors
+  - htcfarm.bsaas maintainers (@htcfarm)
 options:
   archive_type:
     description: Which archive generation O(archive_url) points at.
@@ -125,8 +125,10 @@ notes:
   - Uses C(netaddr) for CIDR matching when installed, else Python's C(ipaddress).
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in diff mode).
     support: none
 """
 
