@@ -5,6 +5,7 @@ import os
 import pytest
 
 from ansible_collections.htcfarm.bsaas.plugins.modules import lark_policy
+from ansible_collections.htcfarm.bsaas.tests.unit.plugins.modules import runner
 
 POLICY = {"networks": {"nat": {"type": "nat", "subnet": "10.213.0.0/16"}},
           "accounting": {"enabled": True, "campus_networks": ["131.154.0.0/16"]},
@@ -12,31 +13,7 @@ POLICY = {"networks": {"nat": {"type": "nat", "subnet": "10.213.0.0/16"}},
 
 
 def run_module(args, check_mode=False, diff=True):
-    """Run main() with module args, on ansible-core 2.11 (EL7 controller tests) and 2.19."""
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    try:
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:
-        from ansible.module_utils import basic
-        from ansible.module_utils.common.text.converters import to_bytes
-        basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-        return _call()
-    with patch_module_args(args):
-        return _call()
-
-
-def _call():
-    import io
-    import sys
-    out = io.StringIO()
-    real = sys.stdout
-    sys.stdout = out
-    try:
-        with pytest.raises(SystemExit):
-            lark_policy.main()
-    finally:
-        sys.stdout = real
-    return json.loads(out.getvalue())
+    return runner.run_module(lark_policy.main, args, check_mode=check_mode, diff=diff)
 
 
 def test_policy_is_written_once_with_a_diff(tmp_path):

@@ -3,36 +3,17 @@
 
 from __future__ import absolute_import, division, print_function
 
-import contextlib
 import json
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible_collections.htcfarm.bsaas.plugins.modules import marathon_app
+from ansible_collections.htcfarm.bsaas.tests.unit.plugins.modules.runner import run_module
 from ansible_collections.htcfarm.bsaas.tests.unit.fakes.marathon_fake import start_fake_marathon
 
 
-@contextlib.contextmanager
-def module_args(args):
-    try:  # ansible-core >= 2.19
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:  # ansible-core 2.11 on the EL7 Python
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")
-        yield
-        basic._ANSIBLE_ARGS = None
-        return
-    with patch_module_args(args):
-        yield
-
-
-def run(args, capsys):
-    with module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            marathon_app.main()
-    out = json.loads(capsys.readouterr().out)
-    out["rc"] = exit_info.value.code
-    return out
+def run(args):
+    return run_module(marathon_app.main, args)
 
 
 @pytest.fixture
@@ -50,34 +31,34 @@ def app_args(fake, **extra):
     return args
 
 
-def test_create_is_idempotent(fake, capsys):
-    first = run(app_args(fake), capsys)
+def test_create_is_idempotent(fake):
+    first = run(app_args(fake))
     assert first["rc"] == 0 and first["changed"] and first["app"]["id"] == "/bsaas/cms/cm"
-    second = run(app_args(fake), capsys)
+    second = run(app_args(fake))
     assert second["rc"] == 0 and not second["changed"]
 
 
-def test_check_mode_changes_nothing(fake, capsys):
-    result = run(app_args(fake, _ansible_check_mode=True), capsys)
+def test_check_mode_changes_nothing(fake):
+    result = run(app_args(fake, _ansible_check_mode=True))
     assert result["changed"] and fake.state.apps == {}
 
 
-def test_validation_error_fails_with_path(fake, capsys):
+def test_validation_error_fails_with_path(fake):
     fake.state.reject_next = {"message": "Object is not valid",
                               "details": [{"path": "/mem", "errors": ["must be >= 0"]}]}
-    result = run(app_args(fake), capsys)
+    result = run(app_args(fake))
     assert result["rc"] == 1 and result["failed"] and result["status"] == 422
     assert "/mem: must be >= 0" in result["msg"]
 
 
-def test_password_is_not_logged_and_auth_works(fake, capsys):
+def test_password_is_not_logged_and_auth_works(fake):
     fake.state.credentials = ("bsaas", "pool-secret")
-    result = run(app_args(fake, username="bsaas", password="pool-secret"), capsys)
+    result = run(app_args(fake, username="bsaas", password="pool-secret"))
     assert result["changed"]
     assert "pool-secret" not in json.dumps(result)
 
 
-def test_negative_instances_rejected_before_any_request(fake, capsys):
-    result = run(app_args(fake, instances=-1), capsys)
+def test_negative_instances_rejected_before_any_request(fake):
+    result = run(app_args(fake, instances=-1))
     assert result["failed"] and "instances must be 0 or more" in result["msg"]
     assert fake.state.requests == []

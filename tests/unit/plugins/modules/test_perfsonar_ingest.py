@@ -3,13 +3,12 @@
 
 from __future__ import absolute_import, division, print_function
 
-import contextlib
 import json
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible_collections.htcfarm.bsaas.plugins.modules import perfsonar_ingest
+from ansible_collections.htcfarm.bsaas.tests.unit.plugins.modules.runner import run_module
 from ansible_collections.htcfarm.bsaas.tests.unit.plugins.module_utils.fixtures.perfsonar.archive_server import (
     Measurement, start_archive, stop_archive)
 
@@ -17,26 +16,8 @@ SITES = {"torino": ["10.1.0.0/16"], "bologna": ["10.2.0.0/16"], "bari": ["10.3.0
 HOSTS = {"torino": "10.1.0.10", "bologna": "10.2.0.10", "bari": "10.3.0.10"}
 
 
-@contextlib.contextmanager
-def module_args(args):
-    try:  # ansible-core >= 2.19
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:  # ansible-core 2.11 on the EL7 Python
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")
-        yield
-        basic._ANSIBLE_ARGS = None
-        return
-    with patch_module_args(args):
-        yield
-
-
-def run(args, capsys):
-    with module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            perfsonar_ingest.main()
-    out = json.loads(capsys.readouterr().out)
-    out["rc"] = exit_info.value.code
-    return out
+def run(args):
+    return run_module(perfsonar_ingest.main, args)
 
 
 @pytest.fixture
@@ -59,7 +40,7 @@ def archive():
 def test_returns_figures_attributes_and_throttles(archive, capsys, kind):
     url = archive.esmond_url if kind == "esmond" else archive.base_url
     out = run({"archive_type": kind, "archive_url": url, "sites": SITES, "local_site": "torino",
-               "page_size": 3, "_ansible_check_mode": True}, capsys)
+               "page_size": 3, "_ansible_check_mode": True})
     assert out["rc"] == 0 and out["changed"] is False
     by_pair = dict(((p["source_site"], p["destination_site"]), p) for p in out["pairs"])
     assert by_pair[("torino", "bari")]["throughput_mbps"]["value"] == pytest.approx(400.0)
@@ -71,19 +52,19 @@ def test_returns_figures_attributes_and_throttles(archive, capsys, kind):
     assert out["stats"]["archive_requests"] > 1   # paged
 
 
-def test_credentials_are_sent_and_kept_out_of_the_result(archive, capsys):
+def test_credentials_are_sent_and_kept_out_of_the_result(archive):
     archive.state.credentials = ("reader", "pw-not-in-output")
-    denied = run({"archive_type": "opensearch", "archive_url": archive.base_url, "sites": SITES}, capsys)
+    denied = run({"archive_type": "opensearch", "archive_url": archive.base_url, "sites": SITES})
     assert denied["rc"] == 1 and "HTTP 401" in denied["msg"] and "credentials" in denied["msg"]
     ok = run({"archive_type": "opensearch", "archive_url": archive.base_url, "sites": SITES,
-              "url_username": "reader", "url_password": "pw-not-in-output"}, capsys)
+              "url_username": "reader", "url_password": "pw-not-in-output"})
     assert ok["rc"] == 0 and len(ok["pairs"]) == 6
     assert "pw-not-in-output" not in json.dumps(ok)
 
 
-def test_archive_errors_fail_with_cause(archive, capsys):
+def test_archive_errors_fail_with_cause(archive):
     archive.state.mode = "malformed"
-    out = run({"archive_type": "esmond", "archive_url": archive.esmond_url, "sites": SITES}, capsys)
+    out = run({"archive_type": "esmond", "archive_url": archive.esmond_url, "sites": SITES})
     assert out["rc"] == 1 and out["failed"] and "malformed JSON" in out["msg"]
 
 
@@ -96,6 +77,6 @@ def test_archive_errors_fail_with_cause(archive, capsys):
 def test_bad_input_fails_before_any_request(archive, capsys, extra, needle):
     args = {"archive_type": "opensearch", "archive_url": archive.base_url, "sites": SITES}
     args.update(extra)
-    out = run(args, capsys)
+    out = run(args)
     assert out["rc"] == 1 and needle in out["msg"]
     assert archive.state.requests == []
