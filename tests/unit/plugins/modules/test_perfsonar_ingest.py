@@ -37,7 +37,7 @@ def archive():
 
 
 @pytest.mark.parametrize("kind", ["esmond", "opensearch"])
-def test_returns_figures_attributes_and_throttles(archive, capsys, kind):
+def test_returns_figures_attributes_and_throttles(archive, kind):
     url = archive.esmond_url if kind == "esmond" else archive.base_url
     out = run({"archive_type": kind, "archive_url": url, "sites": SITES, "local_site": "torino",
                "page_size": 3, "_ansible_check_mode": True})
@@ -74,7 +74,7 @@ def test_archive_errors_fail_with_cause(archive):
     ({"window_seconds": 0}, "window_seconds"),
     ({"throttle_min": 10, "throttle_max": 5}, "throttle_min"),
 ])
-def test_bad_input_fails_before_any_request(archive, capsys, extra, needle):
+def test_bad_input_fails_before_any_request(archive, extra, needle):
     args = {"archive_type": "opensearch", "archive_url": archive.base_url, "sites": SITES}
     args.update(extra)
     out = run(args)
