@@ -84,6 +84,8 @@ NO_DEFAULT_KNOBS = frozenset((
     "AUTH_SSL_SERVER_CERTFILE", "AUTH_SSL_SERVER_KEYFILE", "AUTH_SSL_CLIENT_CAFILE",
     "AUTH_SSL_CLIENT_CADIR", "AUTH_SSL_SERVER_CAFILE", "AUTH_SSL_SERVER_CADIR",
     "CERTIFICATE_MAPFILE", "COLLECTOR_NAME", "ETC", "RELEASE_DIR", "LOCAL_DIR",
+    # condor_submit's knobs, read from the submit host's configuration.
+    "APPEND_REQUIREMENTS", "APPEND_RANK", "APPEND_REQ_VANILLA", "APPEND_RANK_VANILLA",
 ))
 # Families of real knobs whose names embed a site-chosen word (a cron job, a hook keyword,
 # a slot type, a permission level).
@@ -446,6 +448,8 @@ def run_condor_config(module):
 
 def _validate(module, params, file_name, path, desired, current, result):
     parser, location = find_parser()
+    # A refused fragment is never written: the failure must not report a change.
+    refused = dict(result, changed=False)
     system_dirs = params.get("system_config_dirs") or []
     after = ConfigHarness(params["config_dir"], file_name, desired, params["root_config"], system_dirs)
     before = ConfigHarness(params["config_dir"], file_name, current, params["root_config"], system_dirs)
@@ -455,10 +459,10 @@ def _validate(module, params, file_name, path, desired, current, result):
             parsed = parse_with_bindings(module.run_command, location, after.root, before.root, read)
             if parsed["error"]:
                 module.fail_json(msg="HTCondor's parser (%s) refused %s: %s" % (
-                    parser, path, explain_parse_error(parsed["error"], [after.fragment_path, after.root], path)), **result)
+                    parser, path, explain_parse_error(parsed["error"], [after.fragment_path, after.root], path)), **refused)
             unknown = unknown_knobs(list(params["knobs"] or {}), parsed["known"], params["custom_knobs"])
             if unknown:
-                module.fail_json(msg="%s: %s" % (path, describe_unknown(unknown)), unknown_knobs=[n for n, c in unknown], **result)
+                module.fail_json(msg="%s: %s" % (path, describe_unknown(unknown)), unknown_knobs=[n for n, c in unknown], **refused)
             result["validated_with"] = parsed["binding"]
             result["effective"] = dict((k, v) for k, v in parsed["after"].items()
                                        if k in (params["knobs"] or {}) or k in (params["read_back"] or []))
@@ -467,7 +471,7 @@ def _validate(module, params, file_name, path, desired, current, result):
             values, error = parse_with_tool(module.run_command, location, after.root, read)
             if error:
                 module.fail_json(msg="condor_config_val refused %s: %s" % (
-                    path, explain_parse_error(error, [after.fragment_path, after.root], path)), **result)
+                    path, explain_parse_error(error, [after.fragment_path, after.root], path)), **refused)
             before_values, _error = parse_with_tool(module.run_command, location, before.root, read)
             result["validated_with"] = "condor_config_val"
             result["effective"] = dict((k, v) for k, v in values.items() if k in (params["knobs"] or {}))

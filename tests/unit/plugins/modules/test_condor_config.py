@@ -90,9 +90,18 @@ def test_unknown_knob_refused_with_suggestion(tmp_path, config_dir):
     assert result["failed"] is True
     assert "DAEMON_LSIT (did you mean DAEMON_LIST?)" in result["msg"]
     assert result["unknown_knobs"] == ["DAEMON_LSIT"]
+    assert result["changed"] is False, "a refused fragment is not written, so nothing changed"
     assert not (config_dir / "20-role.conf").exists()
     allowed = run_module(tmp_path, knobs={"POOL_DOMAIN": "to.example"}, custom_knobs=["POOL_DOMAIN"])
     assert allowed["changed"] is True, allowed
+
+
+@needs_parser
+def test_condor_submit_knobs_are_known(tmp_path, config_dir):
+    result = run_module(tmp_path, name="55-submit", use=["ROLE: Submit"],
+                        knobs={"APPEND_REQUIREMENTS": "(TARGET.HasLark =?= true)", "APPEND_RANK": "TARGET.Mips"})
+    assert result.get("failed") is not True, result
+    assert result["changed"] is True
 
 
 @needs_parser
@@ -100,6 +109,7 @@ def test_fragment_that_fails_to_parse_is_refused(tmp_path, config_dir):
     result = run_module(tmp_path, use=["ROLE: Nonexistent"])
     assert result["failed"] is True
     assert "refused" in result["msg"] and "Nonexistent" in result["msg"]
+    assert result["changed"] is False
     assert str(config_dir / "20-role.conf") in result["msg"]
     assert not (config_dir / "20-role.conf").exists()
 
