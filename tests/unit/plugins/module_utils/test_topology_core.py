@@ -367,9 +367,7 @@ def test_plan_report_tells_users_how_to_reach_the_submitter():
 def test_htcondor_role_fragments_with_topology_inputs_read_back(shape):
     """The whole config.d the htcondor role renders from site.yml's inputs, parsed by HTCondor, per host."""
     htcondor2 = pytest.importorskip('htcondor2', reason='needs the htcondor 25 wheel (htcondor2), absent on 3.6')
-    condor = pytest.importorskip('ansible_collections.htcfarm.bsaas.plugins.module_utils.condor')
-    if not hasattr(condor, 'host_fragments'):
-        pytest.skip('module_utils/condor.py has no host_fragments yet (htcondor role)')
+    from ansible_collections.htcfarm.bsaas.plugins.module_utils import condor
     hostvars, groups = three_sites(bari_nat='masquerade' if shape == 'natted' else 'port_forward',
                                    bari_public='192.0.2.30')
     if shape == 'forwarded':
