@@ -102,16 +102,7 @@ def urllib_transport(validate_certs=True, ca_path=None, username=None, password=
             all_headers["Authorization"] = auth
         req = Request(url, data=body, headers=all_headers)
         req.get_method = lambda: method
-        try:
-            response = opener.open(req, timeout=timeout)
-            try:
-                return response.getcode(), response.read()
-            finally:
-                response.close()
-        except HTTPError as err:
-            return err.code, _read_error_body(err)
-        except (URLError, socket.timeout, ssl.SSLError, OSError) as err:
-            raise ArchiveError(_network_error_message(url, err, timeout))
+        return _exchange(lambda: opener.open(req, timeout=timeout), url, timeout)
 
     return request
 
@@ -121,23 +112,28 @@ def open_url_transport(validate_certs=True, ca_path=None, username=None, passwor
     from ansible.module_utils.urls import open_url
 
     def request(method, url, body=None, headers=None, timeout=30):
-        try:
-            response = open_url(
-                url, data=body, headers=headers or {}, method=method, timeout=timeout,
-                validate_certs=validate_certs, ca_path=ca_path or None,
-                url_username=username or None, url_password=password or None,
-                force_basic_auth=bool(username),
-            )
-            try:
-                return response.getcode(), response.read()
-            finally:
-                response.close()
-        except HTTPError as err:
-            return err.code, _read_error_body(err)
-        except (URLError, socket.timeout, ssl.SSLError, OSError) as err:
-            raise ArchiveError(_network_error_message(url, err, timeout))
+        return _exchange(lambda: open_url(
+            url, data=body, headers=headers or {}, method=method, timeout=timeout,
+            validate_certs=validate_certs, ca_path=ca_path or None,
+            url_username=username or None, url_password=password or None,
+            force_basic_auth=bool(username),
+        ), url, timeout)
 
     return request
+
+
+def _exchange(send, url, timeout):
+    """(status, body) of one request; HTTP errors are answers, network failures an ArchiveError."""
+    try:
+        response = send()
+        try:
+            return response.getcode(), response.read()
+        finally:
+            response.close()
+    except HTTPError as err:
+        return err.code, _read_error_body(err)
+    except (URLError, socket.timeout, ssl.SSLError, OSError) as err:
+        raise ArchiveError(_network_error_message(url, err, timeout))
 
 
 def _read_error_body(err):
