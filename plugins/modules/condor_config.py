@@ -97,13 +97,16 @@ options:
     description: Systemd unit restarted when a restart is needed.
     type: str
     default: condor
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode).
     support: full
+  platform:
+    support: full
+    platforms: posix
 notes:
   - Unknown-knob checks need the Python bindings (C(htcondor2) from the C(htcondor) wheel 23.x and later,
     or C(htcondor) on EL7 with HTCondor 23.0); with C(condor_config_val) only the parse is checked.

@@ -39,7 +39,17 @@ options:
     type: str
     default: "0644"
 author:
-  - htcfarm.bsaas contributors (@htcfarm-bsaas)
+  - htcfarm.bsaas maintainers (@htcfarm)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    support: full
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -96,13 +96,16 @@ options:
     description: Seconds for one HTTP request.
     type: int
     default: 30
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode).
     support: full
+  platform:
+    support: full
+    platforms: posix
 notes:
   - Tested against Marathon 1.10's v2 API shapes. Runs on Python 3.6 and later.
 seealso:

@@ -123,13 +123,16 @@ options:
 notes:
   - Uses Ansible's C(open_url); the STARTD_CRON job uses the standard library on the same code.
   - Uses C(netaddr) for CIDR matching when installed, else Python's C(ipaddress).
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode).
     support: none
+  platform:
+    support: full
+    platforms: posix
 """
 
 EXAMPLES = r"""
