@@ -222,7 +222,12 @@ def test_split_network_job_cannot_leave_its_bridge(make_node, server):
     assert node.records()[-1]["job_address"] == "192.168.77.10"
     # Control: without Lark's isolation rule the same job does reach the node's other network.
     node.in_node("nft", "flush", "chain", "bridge", node.table, "input")
-    result = run(False)
+    # The positive control may lose a connection attempt to timing on a loaded machine (seen once
+    # in many runs); reachability is shown by any of three job runs, the isolation by every run above.
+    for _attempt in range(3):
+        result = run(False)
+        if result["10.99.0.1"] == "connected" and result["192.168.77.254"] == "connected":
+            break
     assert result["10.99.0.1"] == "connected", result  # the node's campus address
     assert result["192.168.77.254"] == "connected", result
     node.helper("init")
