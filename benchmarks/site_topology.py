@@ -4,8 +4,10 @@
 Prints, for an inventory of --executors executors spread over Torino (routed), Bologna (routed) and
 Bari (behind NAT), how long it takes to:
   1. compute the topology (CCB placement, BGP peerings, checks) in Python;
-  2. generate every host's HTCondor network knobs and render them to config text;
-  3. parse a sample of those files with HTCondor's own parser (htcondor2), to show they are valid;
+  2. generate every host's HTCondor config.d as the htcondor role does: the settings the role builds from
+     the host's topology inputs, condor.host_fragments, each fragment rendered to config text;
+  3. parse a sample of those config.d directories with HTCondor's own parser (htcondor2), to show they are
+     valid and carry the topology's placement;
   4. run playbooks/preflight.yml with ansible-playbook on that inventory (controller only, no hosts touched):
      it computes every host's role inputs in one pass; the layer plays hand them to each host.
 Figures are totals and per-host costs; nothing is asserted about speed.
@@ -20,6 +22,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
 
+from ansible_collections.htcfarm.bsaas.plugins.module_utils import condor  # noqa: E402
 from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as topo  # noqa: E402
 
 SITES = (
@@ -72,12 +75,14 @@ def generate(executors):
     return hostvars, groups, "\n".join(lines) + "\n"
 
 
-def render(knobs):
-    try:
-        from ansible_collections.htcfarm.bsaas.plugins.module_utils import condor
-        return condor.render_fragment(knobs=knobs, use=["ROLE: Execute"])
-    except ImportError:
-        return "use ROLE: Execute\n" + "".join("%s = %s\n" % kv for kv in knobs.items())
+POOL_DOMAIN = "bench.example"
+
+
+def role_config(topology, groups, host):
+    """{file name: text} of the config.d the htcondor role writes on ``host`` from its topology inputs."""
+    settings = topo.htcondor_settings(topology, host, POOL_DOMAIN)
+    return dict((condor.fragment_file_name(name), condor.render_fragment(fragment["knobs"], fragment["use"], name))
+                for name, fragment in condor.host_fragments(host, groups, settings).items())
 
 
 def main():
@@ -104,10 +109,10 @@ def main():
     start = time.perf_counter()
     texts = {}
     for name in topology["hosts"]:
-        topo.host_variables(topology, name)
-        texts[name] = render(topo.condor_knobs(topology, name))
+        texts[name] = role_config(topology, groups, name)
     generate_s = time.perf_counter() - start
-    print("config generation: %.3f s total, %.1f us per host" % (generate_s, generate_s / hosts * 1e6))
+    print("config generation (htcondor role's host_fragments, %d fragments): %.3f s total, %.1f us per host"
+          % (sum(len(files) for files in texts.values()), generate_s, generate_s / hosts * 1e6))
 
     try:
         import htcondor2
@@ -117,16 +122,31 @@ def main():
         sample = sorted(texts)[:: max(1, hosts // args.parse_sample)][: args.parse_sample]
         start = time.perf_counter()
         for name in sample:
-            path = os.path.join(workdir, name + ".conf")
-            with open(path, "w") as handle:
-                handle.write(texts[name])
-            os.environ["CONDOR_CONFIG"] = path
+            config_dir = os.path.join(workdir, name, "config.d")
+            os.makedirs(config_dir)
+            for file_name, text in texts[name].items():
+                with open(os.path.join(config_dir, file_name), "w") as handle:
+                    handle.write(text)
+            root = os.path.join(workdir, name, "condor_config")
+            with open(root, "w") as handle:
+                handle.write("LOCAL_CONFIG_DIR = %s\n" % config_dir)
+            os.environ["CONDOR_CONFIG"] = root
             htcondor2.reload_config()
-            if htcondor2.param["PRIVATE_NETWORK_NAME"] != topology["hosts"][name]["htcondor"]["private_network_name"]:
-                raise SystemExit("htcondor2 read back a different PRIVATE_NETWORK_NAME for %s" % name)
+            inputs = topo.host_variables(topology, name)
+            expected = {"PRIVATE_NETWORK_NAME": inputs["htcondor_private_network_name"],
+                        "CONDOR_HOST": ", ".join(inputs["htcondor_central_manager_names"].values()),
+                        "COLLECTOR_HOST": topology["hosts"][name]["htcondor"]["collector_host"]}
+            if inputs["htcondor_ccb_address"]:
+                # $(COLLECTOR_HOST), as HTCondor expands it.
+                expected["CCB_ADDRESS"] = expected["COLLECTOR_HOST"]
+            for knob, value in expected.items():
+                if htcondor2.param.get(knob) != value:
+                    raise SystemExit("htcondor2 read back %s = %r for %s, the topology says %r"
+                                     % (knob, htcondor2.param.get(knob), name, value))
         parse_s = time.perf_counter() - start
-        per_file_ms = parse_s / len(sample) * 1e3
-        print("htcondor2 read-back: %d files in %.3f s, %.1f ms per file" % (len(sample), parse_s, per_file_ms))
+        per_host_ms = parse_s / len(sample) * 1e3
+        print("htcondor2 read-back: %d hosts' config.d in %.3f s, %.1f ms per host"
+              % (len(sample), parse_s, per_host_ms))
 
     if args.no_ansible:
         return

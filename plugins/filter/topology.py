@@ -16,9 +16,9 @@ from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as t
 
 # bsaas_topology(hostvars, groups[, overrides]) -> topology (pool, sites, hosts, errors, warnings)
 # bsaas_topology_host(topology, inventory_hostname) -> htcondor_* and calico_* role inputs for that host
-# bsaas_topology_condor_knobs(topology, inventory_hostname) -> ordered HTCondor knobs (CONDOR_HOST, CCB_ADDRESS, ...)
 # bsaas_topology_summary(topology) -> one line per site
-# bsaas_topology_inputs(topology) -> {host: role inputs and network knobs} for every host at once
+# bsaas_topology_inputs(topology) -> {host: role inputs} for every host at once; the htcondor role turns them
+#   into HTCondor knobs itself (condor_host_fragments)
 # bsaas_deploy_plan(table, components, groups, mode, probe_results) -> per component: deploy or why not
 # bsaas_plan_report(plan, topology) -> the final summary lines of site.yml
 # bsaas_components_on(table, host, groups[, names]) -> table entries whose host pattern includes host
@@ -77,22 +77,9 @@ def bsaas_topology_host(topology, host):
 
 
 def bsaas_topology_inputs(topology):
-    """Every host's role inputs (as bsaas_topology_host) plus its network knobs, in one pass."""
+    """Every host's role inputs (as bsaas_topology_host), in one pass."""
     try:
-        inputs = {}
-        for host in topology['hosts']:
-            host_vars = topo.host_variables(topology, host)
-            host_vars['bsaas_condor_network_knobs'] = topo.condor_knobs(topology, host)
-            inputs[host] = host_vars
-        return _plain(inputs)
-    except topo.TopologyError as error:
-        raise AnsibleFilterError(to_native(error))
-
-
-def bsaas_topology_condor_knobs(topology, host):
-    """The HTCondor network knobs of one host, in the order they belong in the file."""
-    try:
-        return _plain(topo.condor_knobs(topology, host))
+        return _plain(dict((host, topo.host_variables(topology, host)) for host in topology['hosts']))
     except topo.TopologyError as error:
         raise AnsibleFilterError(to_native(error))
 
@@ -148,7 +135,6 @@ class FilterModule(object):
         return {
             'bsaas_topology': bsaas_topology,
             'bsaas_topology_host': bsaas_topology_host,
-            'bsaas_topology_condor_knobs': bsaas_topology_condor_knobs,
             'bsaas_topology_inputs': bsaas_topology_inputs,
             'bsaas_topology_summary': bsaas_topology_summary,
             'bsaas_deploy_plan': bsaas_deploy_plan,

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 from collections import OrderedDict
 
 try:
@@ -522,12 +523,16 @@ def _bgp_peer(node, peer_host, peer_ip, as_number, kind):
     ])
 
 
-def host_variables(topology, host):
-    """The role inputs site.yml sets on ``host``: htcondor_* network placement and calico_* BGP settings."""
+def host_placement(topology, host):
     try:
-        placement = topology['hosts'][host]
+        return topology['hosts'][host]
     except KeyError:
         raise TopologyError('host %s is not part of the computed topology; is it in a site_<name> group?' % host)
+
+
+def host_variables(topology, host):
+    """The role inputs site.yml sets on ``host``: htcondor_* network placement and calico_* BGP settings."""
+    placement = host_placement(topology, host)
     condor = placement['htcondor']
     calico = placement['calico']
     return OrderedDict([
@@ -544,30 +549,46 @@ def host_variables(topology, host):
     ])
 
 
-def condor_knobs(topology, host):
-    """HTCondor knobs (ordered) for the network placement of ``host``, ready for condor_fragment/condor_config."""
-    condor = host_placement(topology, host)['htcondor']
-    knobs = OrderedDict()
-    if condor['condor_host']:
-        knobs['CONDOR_HOST'] = condor['condor_host']
-    if condor['collector_host']:
-        knobs['COLLECTOR_HOST'] = condor['collector_host']
-    knobs['USE_SHARED_PORT'] = 'True' if condor['use_shared_port'] else 'False'
-    if condor['use_shared_port']:
-        knobs['SHARED_PORT_PORT'] = str(condor['shared_port_port'])
-    knobs['PRIVATE_NETWORK_NAME'] = condor['private_network_name']
-    if condor['ccb_address']:
-        knobs['CCB_ADDRESS'] = condor['ccb_address']
-    if condor['tcp_forwarding_host']:
-        knobs['TCP_FORWARDING_HOST'] = condor['tcp_forwarding_host']
-    return knobs
+# The keys of the htcondor role's htcondor__settings (roles/htcondor/vars/main.yml) besides pool_domain,
+# with the role's defaults (roles/htcondor/defaults/main.yml); the unit tests keep the two in step.
+HTCONDOR_ROLE_DEFAULTS = OrderedDict([
+    ('pool_name', ''),
+    ('central_manager_names', {}),
+    ('ccb_address', ''),
+    ('private_network_name', ''),
+    ('tcp_forwarding_host', ''),
+    ('use_shared_port', True),
+    ('shared_port_port', DEFAULT_SHARED_PORT),
+    ('ccb_heartbeat_interval', 300),
+    ('auth_methods', ['FS', 'IDTOKENS']),
+    ('token_dir', '/etc/condor/tokens.d'),
+    ('collector_max_file_descriptors', 20000),
+    ('slot_type', '100%'),
+    ('had_port', 51450),
+    ('replication_port', 41450),
+    ('extra_knobs', {}),
+])
 
 
-def host_placement(topology, host):
-    try:
-        return topology['hosts'][host]
-    except KeyError:
-        raise TopologyError('host %s is not part of the computed topology; is it in a site_<name> group?' % host)
+def role_settings(inputs, pool_domain, overrides=None):
+    """The settings the htcondor role hands condor.host_fragments, built from a host's htcondor_* variables.
+
+    ``inputs`` are the host's role variables (for instance one host of bsaas_topology_inputs); the keys
+    it lacks take the role's defaults, and ``overrides`` (keys without the htcondor_ prefix) come last.
+    Outside Ansible this is how checks and benchmarks produce exactly the config.d the role writes.
+    """
+    settings = OrderedDict([('pool_domain', pool_domain)])
+    for key, default in HTCONDOR_ROLE_DEFAULTS.items():
+        name = 'htcondor_' + key
+        settings[key] = inputs[name] if name in inputs else copy.deepcopy(default)
+    for key, value in (overrides or {}).items():
+        settings[key] = value
+    return settings
+
+
+def htcondor_settings(topology, host, pool_domain, overrides=None):
+    """role_settings for ``host`` with the inputs the topology gives it (host_variables)."""
+    return role_settings(host_variables(topology, host), pool_domain, overrides)
 
 
 def summary_lines(topology):

@@ -12,8 +12,11 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.vars.manager import VariableManager
 
 from ansible_collections.htcfarm.bsaas.plugins.filter import topology as topology_filters
+from ansible_collections.htcfarm.bsaas.plugins.module_utils import condor
+from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as topo
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+POOL_DOMAIN = 'indigo.example'
 
 
 def load(inventory_dir):
@@ -28,8 +31,10 @@ def load(inventory_dir):
 
 def test_filter_is_registered():
     filters = topology_filters.FilterModule().filters()
-    assert set(filters) >= {'bsaas_topology', 'bsaas_topology_host', 'bsaas_topology_condor_knobs',
+    assert set(filters) >= {'bsaas_topology', 'bsaas_topology_host', 'bsaas_topology_inputs',
                             'bsaas_topology_summary'}
+    # HTCondor knobs come from the htcondor role alone (condor_host_fragments), not from the topology.
+    assert 'bsaas_topology_condor_knobs' not in filters
 
 
 def test_example_inventory_is_a_consistent_three_site_pool():
@@ -42,8 +47,10 @@ def test_example_inventory_is_a_consistent_three_site_pool():
     assert bari['htcondor_ccb_address'] == '$(COLLECTOR_HOST)'
     assert bari['htcondor_private_network_name'] == 'bari.indigo'
     # Bari reaches the collector on Torino's public address; Torino's own workers use the private one.
-    assert topology_filters.bsaas_topology_condor_knobs(topology, 'ba-wn01')['CONDOR_HOST'] == '192.0.2.11'
-    assert topology_filters.bsaas_topology_condor_knobs(topology, 'to-wn01')['CONDOR_HOST'] == '10.10.0.11'
+    inputs = topology_filters.bsaas_topology_inputs(topology)
+    for host, central_manager in (('ba-wn01', '192.0.2.11'), ('to-wn01', '10.10.0.11')):
+        pool = condor.host_fragments(host, groups, topo.role_settings(inputs[host], POOL_DOMAIN))['10-bsaas-pool']
+        assert pool['knobs']['CONDOR_HOST'] == central_manager
     submitter = topology_filters.bsaas_topology_host(topology, 'bo-ui1')
     assert submitter['htcondor_ccb_address'] == ''
     ebgp = [(p['peer_host'], p['as_number']) for p in submitter['calico_bgp_peers'] if p['session'] == 'ebgp']
@@ -66,6 +73,32 @@ def test_result_is_plain_data():
             for item in value:
                 walk(item)
     walk(topology)
+    walk(topology_filters.bsaas_topology_inputs(topology))
+
+
+def test_inputs_written_by_the_role_read_back(role_config_read_back):
+    """What bsaas_topology_inputs hands each host of the example, as the htcondor role writes it, read by HTCondor."""
+    hostvars, groups = load('example')
+    topology = topology_filters.bsaas_topology(hostvars, groups)
+    inputs = topology_filters.bsaas_topology_inputs(topology)
+    assert sorted(inputs) == sorted(topology['hosts'])
+    condor_hosts = sorted(set(groups['htcondor_central_managers'] + groups['htcondor_submitters'] +
+                              groups['htcondor_executors']))
+    assert condor_hosts
+    for host in condor_hosts:
+        host_inputs = inputs[host]
+        # Exactly the variables deploy_component.yml sets on the host: no knobs of the topology's own.
+        assert all(k.startswith(('htcondor_', 'calico_')) for k in host_inputs), sorted(host_inputs)
+        param = role_config_read_back(host, groups, topo.role_settings(host_inputs, POOL_DOMAIN))
+        assert param['CONDOR_HOST'] == ('10.10.0.11' if host.startswith('to-') else '192.0.2.11')
+        assert param['PRIVATE_NETWORK_NAME'] == host_inputs['htcondor_private_network_name']
+        if host.startswith('ba-'):
+            assert host_inputs['htcondor_ccb_address'] == '$(COLLECTOR_HOST)'
+            assert param['CCB_ADDRESS'] == param['COLLECTOR_HOST'] == '192.0.2.11'
+        else:
+            assert param.get('CCB_ADDRESS', '') == ''
+        assert param.get('TCP_FORWARDING_HOST', '') == host_inputs['htcondor_tcp_forwarding_host']
+        assert param['USE_SHARED_PORT'] in (True, 'true', 'True') and str(param['SHARED_PORT_PORT']) == '9618'
 
 
 def test_sandbox_inventory_is_consistent():

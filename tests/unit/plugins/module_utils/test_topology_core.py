@@ -3,11 +3,14 @@
 from __future__ import absolute_import, division, print_function
 
 import os
-import tempfile
 
 import pytest
 
+from ansible_collections.htcfarm.bsaas.plugins.module_utils import condor
 from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as topo
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+POOL_DOMAIN = 'indigo.example'
 
 
 def make_inventory(sites, central_managers, submitters=(), executors=(), pool=None):
@@ -63,6 +66,15 @@ def assert_clean(topology):
     assert topology['errors'] == [], topology['errors']
 
 
+def role_knobs(topology, groups, host):
+    """Every knob the htcondor role writes for ``host`` from its topology inputs (a later fragment wins)."""
+    knobs = {}
+    settings = topo.htcondor_settings(topology, host, POOL_DOMAIN)
+    for fragment in condor.host_fragments(host, groups, settings).values():
+        knobs.update(fragment['knobs'])
+    return knobs
+
+
 def test_one_site_uses_calico_mesh_and_no_ccb():
     hostvars, groups = make_inventory(
         {'sandbox': site(64512, {'cm': {'ansible_host': '172.30.0.2'}, 'wn': {'ansible_host': '172.30.0.3'}})},
@@ -78,7 +90,7 @@ def test_one_site_uses_calico_mesh_and_no_ccb():
     assert wn['calico_node_to_node_mesh'] is True
     assert wn['calico_bgp_peers'] == []
     assert wn['calico_as_number'] == 64512
-    assert topo.condor_knobs(topology, 'wn')['CONDOR_HOST'] == '172.30.0.2'
+    assert role_knobs(topology, groups, 'wn')['CONDOR_HOST'] == '172.30.0.2'
 
 
 def test_three_routed_sites_peer_reflectors_over_ebgp():
@@ -123,7 +135,7 @@ def test_natted_site_registers_through_ccb():
         assert host['htcondor_ccb_address'] == '$(COLLECTOR_HOST)'
         assert host['htcondor_tcp_forwarding_host'] == ''
         # The collector is reached on the central manager's routable address, not a private one.
-        assert topo.condor_knobs(topology, name)['CONDOR_HOST'] == '10.1.0.10'
+        assert role_knobs(topology, groups, name)['CONDOR_HOST'] == '10.1.0.10'
     assert topo.host_variables(topology, 'to-wn1')['htcondor_ccb_address'] == ''
     # Reflectors elsewhere peer with Bari through its gateway address.
     to_fe1 = topo.host_variables(topology, 'to-fe1')
@@ -165,10 +177,13 @@ def test_shared_port_off_and_custom_port():
         central_managers=['cm'], executors=['wn'], pool={'bsaas_shared_port_port': 9620})
     topology = topo.compute_topology(hostvars, groups)
     assert_clean(topology)
-    assert topo.condor_knobs(topology, 'wn')['COLLECTOR_HOST'] == '10.0.0.2:9620'
+    assert role_knobs(topology, groups, 'wn')['COLLECTOR_HOST'] == '10.0.0.2:9620'
     topology = topo.compute_topology(hostvars, groups, {'bsaas_use_shared_port': False})
-    knobs = topo.condor_knobs(topology, 'wn')
-    assert knobs['USE_SHARED_PORT'] == 'False' and 'SHARED_PORT_PORT' not in knobs
+    knobs = role_knobs(topology, groups, 'wn')
+    assert knobs['USE_SHARED_PORT'] is False
+    # The role still writes SHARED_PORT_PORT (HTCondor ignores it without USE_SHARED_PORT) and keeps the
+    # pool's port on COLLECTOR_HOST, where the collector then listens itself.
+    assert knobs['SHARED_PORT_PORT'] == 9620 and knobs['COLLECTOR_HOST'] == '10.0.0.2:9620'
 
 
 @pytest.mark.parametrize('mutate, expected', [
@@ -210,8 +225,8 @@ def test_natted_site_without_reachable_broker_names_the_fix():
     hostvars['to-fe1']['bsaas_public_address'] = '198.51.100.10'
     topology = topo.compute_topology(hostvars, groups)
     assert_clean(topology)
-    assert topo.condor_knobs(topology, 'ba-wn1')['CONDOR_HOST'] == '198.51.100.10'
-    assert topo.condor_knobs(topology, 'to-wn1')['CONDOR_HOST'] == '10.1.0.10'
+    assert role_knobs(topology, groups, 'ba-wn1')['CONDOR_HOST'] == '198.51.100.10'
+    assert role_knobs(topology, groups, 'to-wn1')['CONDOR_HOST'] == '10.1.0.10'
 
 
 def test_two_hosts_cannot_share_one_forwarded_port():
@@ -242,61 +257,82 @@ ROLE_OF_GROUP = (('htcondor_central_managers', 'CentralManager'), ('htcondor_sub
                  ('htcondor_executors', 'Execute'))
 
 
-def render_fragment(use, knobs):
-    """The collection's renderer when it is there (module_utils/condor.py), else the same text by hand."""
-    try:
-        from ansible_collections.htcfarm.bsaas.plugins.module_utils import condor
-        return condor.render_fragment(knobs=knobs, use=use)
-    except (ImportError, AttributeError):
-        return ''.join(['use %s\n' % item for item in use] + ['%s = %s\n' % kv for kv in knobs.items()])
-
-
-@pytest.mark.parametrize('shape', ['routed', 'natted', 'forwarded'])
-def test_generated_config_read_back_by_htcondor(shape):
-    """Every host's network placement, parsed by HTCondor itself, means what the topology says."""
-    htcondor2 = pytest.importorskip('htcondor2', reason='needs the htcondor 25 wheel (htcondor2), absent on 3.6')
-    if shape == 'routed':
-        hostvars, groups = three_sites()
+@pytest.mark.parametrize('shape', ['routed', 'natted', 'forwarded', 'natted_cm_public', 'forwarded_cm_public',
+                                   'custom_port', 'no_shared_port'])
+def test_role_config_read_back_by_htcondor(shape, role_config_read_back):
+    """Per host, the config.d the htcondor role writes from the topology's inputs, parsed by HTCondor itself."""
+    if shape.startswith('natted'):
+        hostvars, groups = three_sites(bari_nat='masquerade', bari_public='192.0.2.30')
+    elif shape.startswith('forwarded'):
+        hostvars, groups = three_sites(bari_nat='port_forward', bari_public='192.0.2.30')
+        hostvars['ba-wn1']['bsaas_public_address'] = '192.0.2.30'
     else:
-        hostvars, groups = three_sites(bari_nat='masquerade' if shape == 'natted' else 'port_forward',
-                                       bari_public='192.0.2.30')
-        if shape == 'forwarded':
-            hostvars['ba-wn1']['bsaas_public_address'] = '192.0.2.30'
-    topology = topo.compute_topology(hostvars, groups)
+        hostvars, groups = three_sites()
+    cm_public = shape.endswith('_cm_public')
+    if cm_public:
+        hostvars['to-fe1']['bsaas_public_address'] = '198.51.100.10'
+    port = 9620 if shape == 'custom_port' else 9618
+    for host_vars in hostvars.values():
+        host_vars['bsaas_shared_port_port'] = port
+    use_shared_port = shape != 'no_shared_port'
+    topology = topo.compute_topology(hostvars, groups, {'bsaas_use_shared_port': use_shared_port})
     assert_clean(topology)
-    saved = os.environ.get('CONDOR_CONFIG')
-    tmp = tempfile.mkdtemp()
-    try:
-        for name in topology['hosts']:
-            role = [r for g, r in ROLE_OF_GROUP if name in groups[g]][0]
-            path = os.path.join(tmp, name + '.conf')
-            with open(path, 'w') as handle:
-                handle.write(render_fragment(['ROLE: %s' % role], topo.condor_knobs(topology, name)))
-            os.environ['CONDOR_CONFIG'] = path
-            htcondor2.reload_config()
-            expected = topo.host_variables(topology, name)
-            placement = topology['hosts'][name]['htcondor']
-            param = htcondor2.param
-            assert param['PRIVATE_NETWORK_NAME'] == expected['htcondor_private_network_name']
-            assert param['CONDOR_HOST'] == placement['condor_host']
-            assert param['USE_SHARED_PORT'] in (True, 'true', 'True')
-            assert str(param['SHARED_PORT_PORT']) == '9618'
-            if expected['htcondor_ccb_address']:
-                # HTCondor expands $(COLLECTOR_HOST) to the collector the host can actually reach.
-                assert param['CCB_ADDRESS'] == param['COLLECTOR_HOST'] == placement['collector_host']
-            else:
-                assert param.get('CCB_ADDRESS', '') == ''
-            assert param.get('TCP_FORWARDING_HOST', '') == expected['htcondor_tcp_forwarding_host']
-            daemons = param['DAEMON_LIST']
-            assert ('STARTD' in daemons) == (role == 'Execute')
-            assert ('COLLECTOR' in daemons) == (role == 'CentralManager')
-        if shape == 'natted':
-            assert topo.host_variables(topology, 'ba-wn1')['htcondor_ccb_address']
-    finally:
-        if saved is None:
-            os.environ.pop('CONDOR_CONFIG', None)
+    role_vars = dict((name, topo.host_variables(topology, name)) for name in topology['hosts'])
+    # The role's own pool check agrees with the topology: nothing to refuse.
+    errors, _warnings = condor.pool_problems(groups, role_vars)
+    assert errors == []
+    for name, inputs in role_vars.items():
+        param = role_config_read_back(name, groups, topo.htcondor_settings(topology, name, POOL_DOMAIN))
+        role = [r for g, r in ROLE_OF_GROUP if name in groups[g]][0]
+        # CONDOR_HOST is the central manager under the name the topology hands this host: its address inside
+        # Torino, and from the other sites its public one when it has one.
+        central_manager = '198.51.100.10' if cm_public and not name.startswith('to-') else '10.1.0.10'
+        assert param['CONDOR_HOST'] == ', '.join(inputs['htcondor_central_manager_names'].values())
+        assert param['CONDOR_HOST'] == central_manager
+        collector = central_manager if port == 9618 else '%s:%d' % (central_manager, port)
+        # The collector HTCondor ends up with is the one the topology placed for this host.
+        assert param['COLLECTOR_HOST'] == topology['hosts'][name]['htcondor']['collector_host'] == collector
+        assert param['PRIVATE_NETWORK_NAME'] == inputs['htcondor_private_network_name']
+        assert param['TRUST_DOMAIN'] == POOL_DOMAIN
+        if inputs['htcondor_ccb_address']:
+            # HTCondor expands $(COLLECTOR_HOST) to the collector the host can actually reach.
+            assert param['CCB_ADDRESS'] == param['COLLECTOR_HOST'] == collector
         else:
-            os.environ['CONDOR_CONFIG'] = saved
+            assert param.get('CCB_ADDRESS', '') == ''
+        assert param.get('TCP_FORWARDING_HOST', '') == inputs['htcondor_tcp_forwarding_host']
+        assert param['USE_SHARED_PORT'] in ((True, 'true', 'True') if use_shared_port else (False, 'false', 'False'))
+        assert str(param['SHARED_PORT_PORT']) == str(port)
+        daemons = param['DAEMON_LIST']
+        assert ('STARTD' in daemons) == (role == 'Execute')
+        assert ('COLLECTOR' in daemons) == (role == 'CentralManager')
+    behind_ccb = sorted(name for name, inputs in role_vars.items() if inputs['htcondor_ccb_address'])
+    if shape.startswith('natted'):
+        assert behind_ccb == ['ba-wn1', 'ba-wn2']
+    elif shape.startswith('forwarded'):
+        assert behind_ccb == ['ba-wn2']
+        assert role_vars['ba-wn1']['htcondor_tcp_forwarding_host'] == '192.0.2.30'
+    else:
+        assert behind_ccb == []
+    assert all(role_vars[name]['htcondor_ccb_address'] == '$(COLLECTOR_HOST)' for name in behind_ccb)
+
+
+def test_role_settings_follow_the_htcondor_role():
+    """role_settings builds the role's htcondor__settings: the same keys, each its htcondor_ variable or default."""
+    yaml = pytest.importorskip('yaml')
+    with open(os.path.join(REPO, 'roles', 'htcondor', 'vars', 'main.yml')) as handle:
+        role_settings = yaml.safe_load(handle)['htcondor__settings']
+    with open(os.path.join(REPO, 'roles', 'htcondor', 'defaults', 'main.yml')) as handle:
+        defaults = yaml.safe_load(handle)
+    assert all(value == '{{ htcondor_%s }}' % key for key, value in role_settings.items()), role_settings
+    expected = dict((key, defaults.get('htcondor_' + key)) for key in role_settings)
+    expected['pool_domain'] = POOL_DOMAIN
+    assert dict(topo.role_settings({}, POOL_DOMAIN)) == expected
+    # Inputs the topology hands a host replace the defaults; overrides come last.
+    hostvars, groups = three_sites(bari_nat='masquerade', bari_public='192.0.2.30')
+    topology = topo.compute_topology(hostvars, groups)
+    settings = topo.htcondor_settings(topology, 'ba-wn1', POOL_DOMAIN, {'pool_name': 'indigo'})
+    assert settings['ccb_address'] == '$(COLLECTOR_HOST)' and settings['private_network_name'] == 'bari.bsaas'
+    assert settings['central_manager_names'] == {'to-fe1': '10.1.0.10'} and settings['pool_name'] == 'indigo'
 
 
 def test_central_manager_names_follow_the_viewpoint():
@@ -361,51 +397,3 @@ def test_plan_report_tells_users_how_to_reach_the_submitter():
     plan = [{'name': 'htcondor', 'layer': 'application', 'members': ['bo-fe1'], 'deploy': True, 'reason': ''}]
     report = topo.plan_report(plan, topology, 2222)
     assert 'users reach the submitter bo-fe1 with: ssh -p 2222 <user>@10.2.0.10' in report[-1]
-
-
-@pytest.mark.parametrize('shape', ['natted', 'forwarded'])
-def test_htcondor_role_fragments_with_topology_inputs_read_back(shape):
-    """The whole config.d the htcondor role renders from site.yml's inputs, parsed by HTCondor, per host."""
-    htcondor2 = pytest.importorskip('htcondor2', reason='needs the htcondor 25 wheel (htcondor2), absent on 3.6')
-    from ansible_collections.htcfarm.bsaas.plugins.module_utils import condor
-    hostvars, groups = three_sites(bari_nat='masquerade' if shape == 'natted' else 'port_forward',
-                                   bari_public='192.0.2.30')
-    if shape == 'forwarded':
-        hostvars['ba-wn1']['bsaas_public_address'] = '192.0.2.30'
-    hostvars['to-fe1']['bsaas_public_address'] = '198.51.100.10'
-    topology = topo.compute_topology(hostvars, groups)
-    assert_clean(topology)
-    role_vars = {}
-    for name in topology['hosts']:
-        role_vars[name] = dict(topo.host_variables(topology, name))
-    # The role's own pool check agrees with the topology: nothing to refuse.
-    errors, _warnings = condor.pool_problems(groups, role_vars)
-    assert errors == []
-    saved = os.environ.get('CONDOR_CONFIG')
-    try:
-        for name, inputs in role_vars.items():
-            settings = dict((k[len('htcondor_'):], v) for k, v in inputs.items() if k.startswith('htcondor_'))
-            settings['pool_domain'] = 'indigo.example'
-            config_dir = tempfile.mkdtemp()
-            for fragment, body in condor.host_fragments(name, groups, settings).items():
-                with open(os.path.join(config_dir, fragment + '.conf'), 'w') as handle:
-                    handle.write(condor.render_fragment(knobs=body['knobs'], use=body['use']))
-            main = os.path.join(config_dir, 'condor_config')
-            with open(main, 'w') as handle:
-                handle.write('LOCAL_CONFIG_DIR = %s\n' % config_dir)
-            os.environ['CONDOR_CONFIG'] = main
-            htcondor2.reload_config()
-            param = htcondor2.param
-            assert param['CONDOR_HOST'] == topology['hosts'][name]['htcondor']['condor_host']
-            assert param['PRIVATE_NETWORK_NAME'] == inputs['htcondor_private_network_name']
-            if inputs['htcondor_ccb_address']:
-                assert param['CCB_ADDRESS'] == param['CONDOR_HOST'] == '198.51.100.10'
-            else:
-                assert param.get('CCB_ADDRESS', '') == ''
-            assert param.get('TCP_FORWARDING_HOST', '') == inputs['htcondor_tcp_forwarding_host']
-        assert role_vars['ba-wn2']['htcondor_ccb_address'] == '$(COLLECTOR_HOST)'
-    finally:
-        if saved is None:
-            os.environ.pop('CONDOR_CONFIG', None)
-        else:
-            os.environ['CONDOR_CONFIG'] = saved
