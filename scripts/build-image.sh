@@ -1,29 +1,43 @@
 #!/usr/bin/env bash
-# Build the Debian 12 systemd test image from Debian's archive with debootstrap and
-# `docker import` it. The tag carries the hash of this recipe, so a second run with an
-# unchanged recipe finds the image (or the cached root tarball) and costs seconds.
+# Build a Debian systemd test image from Debian's archive with debootstrap and `docker import`
+# it. The tag carries the hash of this recipe, so a second run with an unchanged recipe finds the
+# image (or the cached root tarball) and costs seconds.
 #
-#   scripts/build-image.sh            # prints the image tag on the last line
-#   BSAAS_TEST_IMAGE=<pulled image>   # skip building: a CI with a registry sets this
+#   scripts/build-image.sh [VARIANT]   # prints the image tag on the last line
+#
+# Variants:
+#   debian12          bookworm: the control plane (Docker, etcd, ZooKeeper) and the harness
+#   debian13          trixie: the htcondor role installs Debian 13's own condor (23.9.6)
+#   debian13-testing  trixie with Debian testing added at a low pin: the role installs only condor
+#                     (25.14.1) from testing. Testing's own systemd refuses cgroup v1 hosts, trixie's
+#                     does not, hence this mix (see docs/development.md).
+#
+# A CI that can pull images sets BSAAS_TEST_IMAGE (debian12), BSAAS_TEST_IMAGE_DEBIAN13 or
+# BSAAS_TEST_IMAGE_DEBIAN13_TESTING to a pulled image instead; nothing is built for that variant.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/.." && pwd)
-name=${BSAAS_IMAGE_NAME:-htcfarm-bsaas/debian12-systemd}
+variant=${1:-debian12}
 mirror=${BSAAS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-suite=bookworm
 cache_dir=${BSAAS_CACHE_DIR:-$HOME/.cache/htcfarm-bsaas}
 packages=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,iproute2,procps,ca-certificates,gnupg,curl,less
+testing_suite=
+case "$variant" in
+  debian12) suite=bookworm; override=${BSAAS_TEST_IMAGE:-} ;;
+  debian13) suite=trixie; override=${BSAAS_TEST_IMAGE_DEBIAN13:-} ;;
+  debian13-testing) suite=trixie; testing_suite=forky; override=${BSAAS_TEST_IMAGE_DEBIAN13_TESTING:-} ;;
+  *) echo "build-image: unknown variant '$variant'; use debian12, debian13 or debian13-testing" >&2; exit 2 ;;
+esac
+name=htcfarm-bsaas/${variant}-systemd
 
-if [ -n "${BSAAS_TEST_IMAGE:-}" ] && [ "${BSAAS_TEST_IMAGE}" != "${name}:latest" ]; then
-  echo "build-image: using BSAAS_TEST_IMAGE=${BSAAS_TEST_IMAGE} as given, nothing built" >&2
-  echo "${BSAAS_TEST_IMAGE}"
+if [ -n "$override" ] && [ "$override" != "${name}:latest" ]; then
+  echo "build-image: using $override for $variant as given, nothing built" >&2
+  echo "$override"
   exit 0
 fi
 
-recipe_hash=$( { cat "$0"; echo "$mirror $suite $packages"; } | sha256sum | cut -c1-12)
+recipe_hash=$( { cat "$0"; echo "$mirror $suite $testing_suite $packages"; } | sha256sum | cut -c1-12)
 tag="${name}:${recipe_hash}"
-tarball="${cache_dir}/debian12-systemd-${recipe_hash}.tar"
+tarball="${cache_dir}/${variant}-systemd-${recipe_hash}.tar"
 
 if docker image inspect "$tag" >/dev/null 2>&1; then
   echo "build-image: $tag is present (recipe unchanged)" >&2
@@ -36,15 +50,25 @@ else
   mkdir -p "$cache_dir"
   root=$(mktemp -d /var/tmp/bsaas-rootfs.XXXXXX)
   trap 'rm -rf "$root"' EXIT
-  echo "build-image: debootstrap $suite from $mirror" >&2
-  debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$cache_dir/debootstrap.log" 2>&1 || {
-    tail -n 30 "$cache_dir/debootstrap.log" >&2; exit 1; }
+  echo "build-image: debootstrap $suite from $mirror ($variant)" >&2
+  debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$cache_dir/debootstrap-$variant.log" 2>&1 || {
+    tail -n 30 "$cache_dir/debootstrap-$variant.log" >&2; exit 1; }
 
   cat >"$root/etc/apt/sources.list" <<SOURCES
 deb $mirror $suite main
 deb $mirror $suite-updates main
 deb ${mirror%/debian}/debian-security $suite-security main
 SOURCES
+  if [ -n "$testing_suite" ]; then
+    # Testing is there to be asked for by name (apt-get install -t $testing_suite condor); nothing
+    # else comes from it unless it must.
+    echo "deb $mirror $testing_suite main" >"$root/etc/apt/sources.list.d/$testing_suite.list"
+    printf 'Package: *\nPin: release n=%s\nPin-Priority: 100\n' "$testing_suite" \
+      >"$root/etc/apt/preferences.d/$testing_suite"
+  fi
+  # This environment's archive is a fixed snapshot whose testing Release files are past their
+  # Valid-Until date; the machines' own apt is set the same way.
+  echo 'Acquire::Check-Valid-Until "false";' >"$root/etc/apt/apt.conf.d/90-bsaas-snapshot"
   # Units that make no sense in a container and slow the boot or fail.
   for unit in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
               getty.target console-getty.service systemd-logind.service \
@@ -56,8 +80,8 @@ SOURCES
   echo 'APT::Install-Recommends "false";' >"$root/etc/apt/apt.conf.d/90-bsaas-norecommends"
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
   tar -C "$root" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
-  # Older recipes' roots are of no further use.
-  find "$cache_dir" -maxdepth 1 -name 'debian12-systemd-*.tar' ! -name "${tarball##*/}" -delete
+  # Older recipes' roots of this variant are of no further use.
+  find "$cache_dir" -maxdepth 1 -name "${variant}-systemd-*.tar" ! -name "${tarball##*/}" -delete
   import=1
 fi
 

@@ -15,6 +15,9 @@ export ANSIBLE_ROLES_PATH="$BSAAS_REPO/roles"
 export ANSIBLE_CONFIG="$BSAAS_REPO/ansible.cfg"
 # Molecule's platforms use this image; a CI that can pull images sets it to a pulled one.
 export BSAAS_TEST_IMAGE="${BSAAS_TEST_IMAGE:-htcfarm-bsaas/debian12-systemd:latest}"
+# HTCondor pools: Debian 13's own condor (23.9.6), and Debian 13 with testing's condor (25.14.1).
+export BSAAS_TEST_IMAGE_DEBIAN13="${BSAAS_TEST_IMAGE_DEBIAN13:-htcfarm-bsaas/debian13-systemd:latest}"
+export BSAAS_TEST_IMAGE_DEBIAN13_TESTING="${BSAAS_TEST_IMAGE_DEBIAN13_TESTING:-htcfarm-bsaas/debian13-testing-systemd:latest}"
 # Packages fetched inside test containers are kept here and shared between them.
 export BSAAS_APT_CACHE="${BSAAS_APT_CACHE:-$HOME/.cache/htcfarm-bsaas/apt-archives}"
 mkdir -p "$BSAAS_APT_CACHE/partial"

@@ -45,5 +45,9 @@ else
 fi
 
 bash scripts/dockerd.sh
-bash scripts/build-image.sh >/dev/null
+# Debian 12 for the control plane; Debian 13 (condor 23.9.6) and Debian 13 with testing pinned low
+# (condor 25.14.1) for the HTCondor pools.
+for variant in debian12 debian13 debian13-testing; do
+  bash scripts/build-image.sh "$variant" >/dev/null
+done
 echo "setup: done"
