@@ -49,7 +49,8 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.htcfarm.bsaas.plugins.module_utils.condor import (
-    CondorConfigError, host_fragments, host_roles, placement_problems, pool_problems, render_fragment)
+    CondorConfigError, host_fragments, host_roles, missing_features, parse_version, placement_problems, pool_problems,
+    render_fragment, security_problems)
 
 
 def condor_fragment(data, use=None, name=None):
@@ -92,10 +93,29 @@ def condor_placement_problems(host, groups, ccb_address, inbound_reachable, site
     return placement_problems(host, host_roles(host, dict(groups)), place)
 
 
+def condor_version(text):
+    """'25.14.1' from condor_version's output, a Debian package version or a series; '' when none."""
+    parsed = parse_version(text)
+    return ".".join(str(part) for part in parsed) if parsed else ""
+
+
+def condor_missing_features(version, features):
+    """Sentences naming each requested feature this HTCondor version lacks (empty when all are there)."""
+    return missing_features(version, list(features or []))
+
+
+def condor_security_problems(values):
+    """Sentences naming effective security settings that weaken the pool (empty when none)."""
+    return security_problems(dict(values or {}))
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "condor_fragment": condor_fragment,
+            "condor_missing_features": condor_missing_features,
+            "condor_security_problems": condor_security_problems,
+            "condor_version": condor_version,
             "condor_host_fragments": condor_host_fragments,
             "condor_host_roles": condor_host_roles,
             "condor_placement_problems": condor_placement_problems,

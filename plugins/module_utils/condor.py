@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+from collections import OrderedDict
 import importlib.util as importlib_util
 import difflib
 import json
@@ -86,6 +87,8 @@ NO_DEFAULT_KNOBS = frozenset((
     "CERTIFICATE_MAPFILE", "COLLECTOR_NAME", "ETC", "RELEASE_DIR", "LOCAL_DIR",
     # condor_submit's knobs, read from the submit host's configuration.
     "APPEND_REQUIREMENTS", "APPEND_RANK", "APPEND_REQ_VANILLA", "APPEND_RANK_VANILLA",
+    # Job identity on execute nodes.
+    "TRUST_UID_DOMAIN", "SOFT_UID_DOMAIN", "STARTER_ALLOW_RUNAS_OWNER", "DEDICATED_EXECUTE_ACCOUNT_REGEXP",
 ))
 # Families of real knobs whose names embed a site-chosen word (a cron job, a hook keyword,
 # a slot type, a permission level).
@@ -422,7 +425,8 @@ def run_condor_config(module):
                       "before_header": path, "after_header": path}
 
     before_values = after_values = None
-    if params["state"] == "present" and params["validate"]:
+    # An unchanged fragment was checked when it was written; parse again only when asked for values.
+    if params["state"] == "present" and params["validate"] and (result["changed"] or params["read_back"]):
         after_values, before_values = _validate(module, params, file_name, path, desired, current, result)
 
     if result["changed"]:
@@ -681,6 +685,112 @@ def collector_host_value(central_managers, shared_port_port=9618):
     return ", ".join(hosts)
 
 
+# The meaning of SECURITY: recommended (23.10+, the 24.0 model), spelled out so that older releases
+# get the same policy and no earlier fragment can loosen it: authentication, encryption and
+# integrity required; READ without authentication (condor_status), still encrypted; writers and
+# daemons only from the pool's own identities, never '*'.
+POOL_SECURITY_KNOBS = (
+    ("SEC_DEFAULT_AUTHENTICATION", "REQUIRED"),
+    ("SEC_DEFAULT_ENCRYPTION", "REQUIRED"),
+    ("SEC_DEFAULT_INTEGRITY", "REQUIRED"),
+    ("SEC_READ_AUTHENTICATION", "OPTIONAL"),
+    ("SEC_READ_ENCRYPTION", "$(SEC_DEFAULT_ENCRYPTION)"),
+    ("SEC_READ_INTEGRITY", "$(SEC_DEFAULT_INTEGRITY)"),
+    ("SEC_CLIENT_AUTHENTICATION", "OPTIONAL"),
+    ("ALLOW_READ", "*"),
+    ("ALLOW_WRITE", "*@$(UID_DOMAIN)"),
+    ("ALLOW_DAEMON", "condor@$(UID_DOMAIN)"),
+    ("ALLOW_NEGOTIATOR", "condor@$(UID_DOMAIN)"),
+    ("ALLOW_ADMINISTRATOR", "condor@$(UID_DOMAIN) root@$(UID_DOMAIN)"),
+)
+POOL_SECURITY_KNOBS = OrderedDict(POOL_SECURITY_KNOBS)
+# Values a deployed host must show for these knobs, whatever else its config.d holds.
+WEAK_SECURITY_VALUES = {"ALLOW_WRITE": ("*",), "ALLOW_DAEMON": ("*",), "ALLOW_ADMINISTRATOR": ("*",),
+                        "ALLOW_NEGOTIATOR": ("*",)}
+
+# Releases that first carry a feature the inventory can ask for (htcondor_required_features).
+FEATURE_VERSIONS = OrderedDict((
+    ("security_recommended", (23, 10, 0)),   # use SECURITY: recommended
+    ("no_job_networking", (24, 7, 0)),       # NO_JOB_NETWORKING, per-job network namespaces
+    ("startd_health_exprs", (25, 10, 0)),    # STARTD_HEALTH_EXPRS
+))
+
+
+def parse_version(text):
+    """(major, minor, patch) from '25.14.1', '$CondorVersion: 23.9.6 ...' or '25.0'; None when absent."""
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", str(text or ""))
+    if not match:
+        return None
+    return tuple(int(part or 0) for part in match.groups())
+
+
+def has_feature(version, feature):
+    wanted = FEATURE_VERSIONS[feature]
+    parsed = parse_version(version)
+    # Unknown version: the newest behaviour (what a fresh install from the default series gives).
+    return parsed is None or parsed >= wanted
+
+
+def missing_features(version, features):
+    """The requested features this version lacks, as sentences naming the release that has them."""
+    problems = []
+    for feature in features or ():
+        if feature not in FEATURE_VERSIONS:
+            problems.append("%s is not a feature the role knows (known: %s)" % (feature, ", ".join(FEATURE_VERSIONS)))
+        elif not has_feature(version, feature):
+            problems.append("%s needs HTCondor %s or later, this host gets %s"
+                            % (feature, ".".join(str(p) for p in FEATURE_VERSIONS[feature]), version))
+    return problems
+
+
+def security_problems(values):
+    """Sentences for effective security values (knob -> value, as condor_config_val prints) that weaken a pool."""
+    problems = []
+    for knob in ("SEC_DEFAULT_AUTHENTICATION", "SEC_DEFAULT_ENCRYPTION", "SEC_DEFAULT_INTEGRITY"):
+        if knob in values and str(values[knob]).strip().upper() != "REQUIRED":
+            problems.append("%s is %r, not REQUIRED" % (knob, values[knob]))
+    for knob, weak in WEAK_SECURITY_VALUES.items():
+        entries = [entry.strip() for entry in re.split(r"[,\s]+", str(values.get(knob, ""))) if entry.strip()]
+        if any(entry in weak for entry in entries):
+            problems.append("%s lets anybody in (%r)" % (knob, values[knob]))
+    return problems
+
+
+def security_metaknobs(version, policy=None):
+    """The SECURITY metaknob for this release: recommended from 23.10 on, none before (explicit knobs)."""
+    policy = policy or "auto"
+    if policy == "explicit" or not has_feature(version, "security_recommended"):
+        return []
+    return ["SECURITY: recommended"]
+
+
+def slot_user_names(prefix, count):
+    return ["%s%d" % (prefix, index) for index in range(1, int(count) + 1)]
+
+
+def job_identity_knobs(identity, slot_users):
+    """Who a job runs as on an executor.
+
+    submitter: as the submitting user, trusting the submitter's UID_DOMAIN (shared accounts: LDAP,
+    sssd); slot_users: one dedicated local account per dynamic slot, never the submitter's.
+    """
+    if identity == "submitter":
+        return {"TRUST_UID_DOMAIN": True, "SOFT_UID_DOMAIN": False}
+    if identity != "slot_users":
+        raise ValueError("job_identity must be submitter or slot_users, got %r" % (identity,))
+    if not slot_users:
+        raise ValueError("job_identity slot_users needs at least one slot user account")
+    knobs = OrderedDict((("STARTER_ALLOW_RUNAS_OWNER", False),))
+    # Dynamic slots of partitionable slot 1 are slot1_1, slot1_2, ...; the starter looks up SLOT1_<n>_USER.
+    for index, user in enumerate(slot_users, 1):
+        if not re.match(r"^[a-z_][a-z0-9_-]*$", user):
+            raise ValueError("slot user %r is not a usable account name (lower-case letters, digits, '-', '_')" % (user,))
+        knobs["SLOT1_%d_USER" % index] = user
+    # The starter treats these accounts as dedicated to jobs, so it can kill every process they own.
+    knobs["DEDICATED_EXECUTE_ACCOUNT_REGEXP"] = "|".join(slot_users)
+    return knobs
+
+
 def host_fragments(host, groups, settings):
     """The config.d fragments of one host: ordered {name: {"use": [...], "knobs": {...}}}.
 
@@ -701,9 +811,13 @@ def host_fragments(host, groups, settings):
         "SEC_CLIENT_AUTHENTICATION_METHODS": "$(SEC_DEFAULT_AUTHENTICATION_METHODS)",
         "SEC_TOKEN_DIRECTORY": settings.get("token_dir", "/etc/condor/tokens.d"),
     }
+    # Written on every version, after the metaknob: the distribution's own security fragment
+    # (Debian's 00-htcondor-9.0.config, 00-security) loads first and must not weaken the pool.
+    pool.update(POOL_SECURITY_KNOBS)
     if shared_port_port != 9618 or len(cm_names) > 1:
         pool["COLLECTOR_HOST"] = collector_host_value(cm_names, shared_port_port)
-    fragments["10-bsaas-pool"] = {"use": ["SECURITY: recommended"], "knobs": pool}
+    fragments["10-bsaas-pool"] = {"use": security_metaknobs(settings.get("version"), settings.get("security_policy")),
+                                  "knobs": pool}
 
     network = {
         "USE_SHARED_PORT": _as_bool(settings.get("use_shared_port", True)),
@@ -730,10 +844,13 @@ def host_fragments(host, groups, settings):
             "SLOT_TYPE_1": settings.get("slot_type", "100%"),
             "SLOT_TYPE_1_PARTITIONABLE": True,
         })
+        role_knobs.update(job_identity_knobs(settings.get("job_identity", "slot_users"),
+                                             settings.get("slot_users") or slot_user_names("bsaas-slot", 1)))
     fragments["30-bsaas-role"] = {"use": [ROLE_METAKNOBS[r] for r in roles], "knobs": role_knobs}
 
     if "central_manager" in roles and len(cm_names) > 1:
         had_port = int(settings.get("had_port", 51450))
+        own_collector = collector_host_value([names.get(host, host)], shared_port_port)
         replication_port = int(settings.get("replication_port", 41450))
         fragments["40-bsaas-ha"] = {"use": [], "knobs": {
             "HAD_USE_SHARED_PORT": False,
@@ -744,14 +861,19 @@ def host_fragments(host, groups, settings):
             "REPLICATION_ARGS": "-p $(REPLICATION_PORT)",
             "HAD_LIST": ", ".join("%s:$(HAD_PORT)" % n for n in cm_names),
             "REPLICATION_LIST": ", ".join("%s:$(REPLICATION_PORT)" % n for n in cm_names),
-            # The first central manager is the primary; the fall-back runs the negotiator only while it is down.
-            "HAD_USE_PRIMARY": True,
+            # Whichever central manager holds the negotiator keeps it until it fails: handing it back to a
+            # returning primary would match against a collector that is still empty (its clients' next
+            # updates come up to UPDATE_INTERVAL later), leaving the pool unmatched for minutes.
+            "HAD_USE_PRIMARY": False,
             "HAD_CONTROLLEE": "NEGOTIATOR",
             "MASTER_NEGOTIATOR_CONTROLLER": "HAD",
             "HAD_USE_REPLICATION": True,
             "STATE_FILE": "$(SPOOL)/$(HOSTNAME).state",
             "MASTER_HAD_BACKOFF_CONSTANT": 360,
             "DAEMON_LIST": "$(DAEMON_LIST) HAD REPLICATION",
+            # The negotiator matches from its own collector, the one HAD keeps beside it, not from the
+            # first collector of COLLECTOR_HOST that answers (which may be a restarted, empty one).
+            "NEGOTIATOR.COLLECTOR_HOST": own_collector,
         }}
 
     extra = settings.get("extra_knobs") or {}

@@ -567,7 +567,12 @@ HTCONDOR_ROLE_DEFAULTS = OrderedDict([
     ('had_port', 51450),
     ('replication_port', 41450),
     ('extra_knobs', {}),
+    ('security_policy', 'auto'),
+    ('job_identity', 'slot_users'),
 ])
+# Settings the role derives rather than reads from one variable: the version (read on the host;
+# empty means the newest behaviour) and the slot accounts (htcondor_slot_user_prefix, one per CPU).
+HTCONDOR_DERIVED_SETTINGS = ('version', 'slot_users')
 
 
 def role_settings(inputs, pool_domain, overrides=None):
@@ -581,6 +586,9 @@ def role_settings(inputs, pool_domain, overrides=None):
     for key, default in HTCONDOR_ROLE_DEFAULTS.items():
         name = 'htcondor_' + key
         settings[key] = inputs[name] if name in inputs else copy.deepcopy(default)
+    settings['version'] = inputs.get('htcondor_version', '')
+    prefix = inputs.get('htcondor_slot_user_prefix', 'bsaas-slot')
+    settings['slot_users'] = ['%s%d' % (prefix, n) for n in range(1, int(inputs.get('htcondor_slot_user_count') or 1) + 1)]
     for key, value in (overrides or {}).items():
         settings[key] = value
     return settings

@@ -168,7 +168,9 @@ restart_required:
   type: bool
   sample: false
 effective:
-  description: Effective values of the fragment's knobs (and O(read_back)) as HTCondor's parser reads the whole configuration.
+  description: >-
+    Effective values of the fragment's knobs (and O(read_back)) as HTCondor's parser reads the whole configuration.
+    An unchanged fragment is not parsed again unless O(read_back) names knobs.
   returned: when validated with a parser
   type: dict
   sample: {"CCB_ADDRESS": "cm.to.infn.example", "USE_SHARED_PORT": "true"}

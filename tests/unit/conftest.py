@@ -26,10 +26,13 @@ def role_config_read_back(tmp_path):
     saved = os.environ.get('CONDOR_CONFIG')
     counter = itertools.count()
 
-    def read_back(host, groups, settings, knobs=READ_BACK_KNOBS):
+    def read_back(host, groups, settings, knobs=READ_BACK_KNOBS, distro_files=None):
+        """distro_files: {file name: text} the package itself put in config.d (read in name order too)."""
         base = tmp_path / ('%s-%d' % (host, next(counter)))
         config_dir = base / 'config.d'
         config_dir.mkdir(parents=True)
+        for name, text in (distro_files or {}).items():
+            (config_dir / name).write_text(text)
         for name, fragment in condor.host_fragments(host, groups, settings).items():
             text = condor.render_fragment(knobs=fragment['knobs'], use=fragment['use'], name=name)
             (config_dir / condor.fragment_file_name(name)).write_text(text)

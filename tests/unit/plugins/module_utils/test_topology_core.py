@@ -323,9 +323,13 @@ def test_role_settings_follow_the_htcondor_role():
         role_settings = yaml.safe_load(handle)['htcondor__settings']
     with open(os.path.join(REPO, 'roles', 'htcondor', 'defaults', 'main.yml')) as handle:
         defaults = yaml.safe_load(handle)
-    assert all(value == '{{ htcondor_%s }}' % key for key, value in role_settings.items()), role_settings
-    expected = dict((key, defaults.get('htcondor_' + key)) for key in role_settings)
+    plain = dict((key, value) for key, value in role_settings.items() if key not in topo.HTCONDOR_DERIVED_SETTINGS)
+    assert all(value == '{{ htcondor_%s }}' % key for key, value in plain.items()), role_settings
+    assert set(topo.HTCONDOR_DERIVED_SETTINGS) <= set(role_settings)
+    expected = dict((key, defaults.get('htcondor_' + key)) for key in plain)
     expected['pool_domain'] = POOL_DOMAIN
+    expected['version'] = ''
+    expected['slot_users'] = ['bsaas-slot1']
     assert dict(topo.role_settings({}, POOL_DOMAIN)) == expected
     # Inputs the topology hands a host replace the defaults; overrides come last.
     hostvars, groups = three_sites(bari_nat='masquerade', bari_public='192.0.2.30')
