@@ -555,7 +555,7 @@ def new_signing_key(random_bytes=None):
 
 # ---------------------------------------------------------------- pool readiness
 
-def pool_shortfall(ads, central_manager=None, schedds=(), min_startds=0, min_slots=0, min_cpus=0):
+def pool_shortfall(ads, central_manager=None, schedds=(), min_startds=0, min_slots=0, min_cpus=0, negotiator=False):
     """What the collector does not (yet) show. `ads` are dicts of ClassAd attributes.
 
     Returns a list of sentences, empty when the pool is complete.
@@ -591,6 +591,8 @@ def pool_shortfall(ads, central_manager=None, schedds=(), min_startds=0, min_slo
                if a.get("SlotType") in ("Partitionable", "Static", None))
     if cpus < min_cpus:
         missing.append("%d CPU(s) in slots, %d reporting" % (min_cpus, cpus))
+    if negotiator and not negotiators:
+        missing.append("a negotiator (HAD may still be electing one)")
     return missing
 
 
@@ -1012,7 +1014,8 @@ def run_pool_wait(module):
                              "on this host. Run the task on a host with HTCondor installed (for example delegate_to "
                              "the central manager)." % sys.executable)
     expectations = dict(central_manager=params["central_manager"], schedds=params["schedds"],
-                        min_startds=params["min_startds"], min_slots=params["min_slots"], min_cpus=params["min_cpus"])
+                        min_startds=params["min_startds"], min_slots=params["min_slots"], min_cpus=params["min_cpus"],
+                        negotiator=params["negotiator"])
     missing, ads, error, elapsed = wait_for_pool(
         lambda: query_pool(module.run_command, method, location, params["pool"]),
         expectations, params["timeout"], params["interval"], time.time, time.sleep)

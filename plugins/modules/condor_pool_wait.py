@@ -46,6 +46,11 @@ options:
     description: Minimum total CPUs of partitionable and static slots.
     type: int
     default: 0
+  negotiator:
+    description:
+      - Wait until a negotiator reports, on any central manager (with HAD it runs on whichever one holds it).
+    type: bool
+    default: false
   timeout:
     description: Seconds to wait before failing.
     type: int
@@ -126,6 +131,7 @@ def main():
             min_startds=dict(type="int", default=0),
             min_slots=dict(type="int", default=0),
             min_cpus=dict(type="int", default=0),
+            negotiator=dict(type="bool", default=False),
             timeout=dict(type="int", default=300),
             interval=dict(type="int", default=10),
         ),
