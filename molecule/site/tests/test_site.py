@@ -91,4 +91,23 @@ def test_summary_names_what_could_not_be_deployed():
     assert "- mesos            skipped: " in summary and "not found on the controller" in summary
     marathon = [line for line in summary.splitlines() if line.startswith("  - marathon ")]
     assert marathon and "marathon-v1.10.26.tar: not found" in marathon[0] and "needs mesos" in marathon[0]
-    assert "users cannot reach a submitter yet" in summary or "users reach the submitter site-1" in summary
+    assert "+ htcondor         on site-1, site-2, site-3" in summary, summary
+    assert "users reach the submitter site-1" in summary
+
+
+def test_a_job_submitted_at_alpha_runs_at_beta_through_ccb():
+    """site-3 is behind the NAT: its startd registered through CCB, and a job from site-1 ran there."""
+    site1 = node("site-1")
+    address = site1.run("condor_status -startd -constraint 'Machine == \"site-3\"' -af MyAddress")
+    assert address.rc == 0 and "CCBID" in address.stdout, address.stdout + address.stderr
+    # HTCondor refuses jobs owned by root: submit as an ordinary user of the submitter.
+    assert site1.run("id ccbtest || useradd -m ccbtest").rc == 0
+    submit = ("executable = /bin/hostname\ntransfer_executable = false\noutput = ccb.out\nerror = ccb.err\n"
+              "log = ccb.log\nrequirements = Machine == \"site-3\"\nqueue\n")
+    assert site1.run("cat > /home/ccbtest/ccb.sub <<'EOF'\n%sEOF\nchown ccbtest /home/ccbtest/ccb.sub" % submit).rc == 0
+    job = site1.run("su - ccbtest -c 'rm -f ccb.log ccb.out; cluster=$(condor_submit -terse ccb.sub | cut -d. -f1) && "
+                    "condor_wait -wait 300 ccb.log && condor_history $cluster -limit 1 -af ExitCode RemoteHost && "
+                    "cat ccb.out'")
+    assert job.rc == 0, job.stdout + job.stderr
+    lines = job.stdout.split()
+    assert lines[0] == "0" and "site-3" in lines[1] and lines[-1] == "site-3", job.stdout
