@@ -89,6 +89,8 @@ NO_DEFAULT_KNOBS = frozenset((
     "APPEND_REQUIREMENTS", "APPEND_RANK", "APPEND_REQ_VANILLA", "APPEND_RANK_VANILLA",
     # Job identity on execute nodes.
     "TRUST_UID_DOMAIN", "SOFT_UID_DOMAIN", "STARTER_ALLOW_RUNAS_OWNER", "DEDICATED_EXECUTE_ACCOUNT_REGEXP",
+    # Scheduling pace, read with built-in defaults the parameter table does not list.
+    "NEGOTIATOR_CYCLE_DELAY", "SCHEDD_INTERVAL",
 ))
 # Families of real knobs whose names embed a site-chosen word (a cron job, a hook keyword,
 # a slot type, a permission level).
