@@ -28,7 +28,7 @@ NO_NETWORKING = 'want_job_networking = false\n'
 
 
 def run(argv):
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
 
 
 def ads(argv):
@@ -84,7 +84,7 @@ def main():
         job['history'] = {}
         if not job['cluster']:
             continue
-        for _ in range(10):  # the schedd writes the history record just after the job's last log event
+        for _attempt in range(10):  # the schedd writes the history record just after the job's last log event
             found, _error = ads(['condor_history', job['cluster'], '-limit', '1', '-attributes',
                                  'ExitCode,ExitBySignal,LastRemoteHost,Owner,JobStatus'])
             if found:
