@@ -39,7 +39,16 @@ class MarathonError(Exception):
 
 
 class MarathonLocked(MarathonError):
-    """HTTP 409: a running deployment holds the lock on the app."""
+    """HTTP 409: a running deployment holds the lock on the app (retried up to lock_timeout)."""
+
+
+class MarathonConflict(MarathonError):
+    """HTTP 409 that is not a deployment lock, e.g. "An app with id [/x] already exists" (never retried)."""
+
+
+# How much of a non-JSON error page (a proxy's 502, a web server's 404) the error message quotes;
+# the whole page stays in ``body``.
+ERROR_PAGE_QUOTE = 600
 
 
 def normalise_app_id(app_id):
@@ -60,6 +69,25 @@ def describe_validation_error(body):
         errors = detail.get("errors") or []
         lines.append("%s: %s" % (path, "; ".join(str(e) for e in errors)))
     return " | ".join(lines)
+
+
+def marathon_message(body):
+    """Marathon's own words from an error answer: its ``message``, or the text of a non-JSON page."""
+    if isinstance(body, dict):
+        return str(body.get("message") or json.dumps(body, sort_keys=True))
+    text = " ".join(str(body or "").split())
+    if len(text) > ERROR_PAGE_QUOTE:
+        text = text[:ERROR_PAGE_QUOTE] + "..."
+    return text or "(empty body)"
+
+
+def is_deployment_lock(body):
+    """A 409 is a deployment lock when it lists the deployments holding the app, or says so."""
+    if not isinstance(body, dict):
+        return False
+    if any(isinstance(d, dict) and d.get("id") for d in body.get("deployments") or []):
+        return True
+    return "locked" in str(body.get("message", "")).lower()
 
 
 def describe_lock(body):
@@ -86,6 +114,30 @@ class MarathonClient:
         self.client_cert = client_cert
         self.client_key = client_key
         self.timeout = timeout
+        self._api_checked = False
+
+    def check_api(self, after=None):
+        """Make sure the URL is Marathon's API (GET /v2/info names Marathon), once per client.
+
+        A 404 only means "no such app" when the server is Marathon: a wrong host, port or path prefix
+        answers 404 to everything, and must not pass for an app that is already absent.
+        """
+        if self._api_checked:
+            return
+        try:
+            info = self.request("GET", "/v2/info")
+        except MarathonError as err:
+            raise MarathonError(
+                "%s%s does not answer as Marathon's REST API: GET /v2/info failed (%s). Check url (host, port "
+                "and any path prefix; it should be the address of Marathon's web UI)."
+                % ("After %s, " % after if after else "", ", ".join(self.urls), err.message), err.status, err.body)
+        if not isinstance(info, dict) or "version" not in info:
+            raise MarathonError(
+                "%s%s does not answer as Marathon's REST API: GET /v2/info gave %s instead of Marathon's name and "
+                "version. Check url (host, port and any path prefix)."
+                % ("After %s, " % after if after else "", ", ".join(self.urls), marathon_message(info)),
+                200, info)
+        self._api_checked = True
 
     def request(self, method, path, body=None, query=None):
         """Send one request and return the decoded JSON (or None); raise MarathonError on failure."""
@@ -121,9 +173,10 @@ class MarathonClient:
         try:
             answer = self.request("GET", "/v2/apps" + _quote_id(app_id), query={"embed": "app.lastTaskFailure"})
         except MarathonError as err:
-            if err.status == 404:
-                return None
-            raise
+            if err.status != 404:
+                raise
+            self.check_api(after="HTTP 404 to GET /v2/apps%s (%s)" % (_quote_id(app_id), marathon_message(err.body)))
+            return None
         return (answer or {}).get("app")
 
     def put_app(self, app_id, definition, force=False, partial_update=False):
@@ -164,26 +217,43 @@ def _decode(raw):
     return json.loads(raw) if raw else None
 
 
-def _http_error(method, url, err):
+def _error_body(err):
+    """The answer of a failed request: decoded JSON, else the page's text (a proxy's HTML), else None."""
     try:
-        body = _decode(err.read())
-    except (ValueError, AttributeError):
-        body = None
+        raw = err.read()
+    except (AttributeError, OSError, ValueError):
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        return _decode(raw)
+    except ValueError:
+        return raw.strip() or None
+
+
+def _http_error(method, url, err):
+    body = _error_body(err)
     status = err.code
     if status == 401 or status == 403:
         msg = ("Marathon refused %s %s with HTTP %d: check username/password (Marathon --http_credentials) "
                "and that the account may change apps." % (method, url, status))
         return MarathonError(msg, status, body)
-    if status == 409:
+    if status == 409 and is_deployment_lock(body):
         return MarathonLocked(
-            "App is locked by deployment(s) %s (HTTP 409 on %s %s). Wait for them to finish, raise "
-            "lock_timeout, or set force=true to cancel them." % (describe_lock(body), method, url), status, body)
+            "App is locked by deployment(s) %s (HTTP 409 on %s %s: %s). Wait for them to finish, raise "
+            "lock_timeout, or set force=true to cancel them."
+            % (describe_lock(body), method, url, marathon_message(body)), status, body)
+    if status == 409:
+        return MarathonConflict(
+            "Marathon refused %s %s with HTTP 409 (conflict, not a deployment lock): %s. Waiting or force=true "
+            "does not help; use another app_id, or remove the existing app first."
+            % (method, url, marathon_message(body)), status, body)
     if status == 422 or status == 400:
         return MarathonError(
             "Marathon rejected the app definition (HTTP %d): %s. Fix the named field in the definition."
             % (status, describe_validation_error(body)), status, body)
-    message = body.get("message") if isinstance(body, dict) else body
-    return MarathonError("Marathon answered HTTP %d to %s %s: %s" % (status, method, url, message), status, body)
+    return MarathonError("Marathon answered HTTP %d to %s %s: %s" % (status, method, url, marathon_message(body)),
+                         status, body)
 
 
 def strip_server_fields(app):

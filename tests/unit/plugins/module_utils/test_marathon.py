@@ -221,3 +221,99 @@ def test_executors_for_queue_rejects_nonsense():
         marathon.executors_for_queue(1, 0, 0)
     with pytest.raises(ValueError):
         marathon.executors_for_queue(-1, 0, 4)
+
+
+class _Scripted(object):
+    """A loopback HTTP server answering every request with one scripted (status, content type, body)."""
+
+    def __init__(self, status, body, content_type="application/json"):
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        answer = (status, content_type, body if isinstance(body, bytes) else body.encode("utf-8"))
+        self.requests = []
+        seen = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                seen.append((self.command, self.path))
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self.send_response(answer[0])
+                self.send_header("Content-Type", answer[1])
+                self.send_header("Content-Length", str(len(answer[2])))
+                self.end_headers()
+                self.wfile.write(answer[2])
+
+            do_GET = do_PUT = do_POST = do_DELETE = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def start(status, body, content_type="application/json"):
+        server = _Scripted(status, body, content_type)
+        servers.append(server)
+        return server
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_409_already_exists_is_a_conflict_not_a_lock(scripted):
+    """Marathon's 'already exists' 409 fails at once with Marathon's words; it is not retried as a lock."""
+    server = scripted(409, json.dumps({"message": "An app with id [/bsaas/atlas/execute] already exists."}))
+    client = marathon.MarathonClient(server.url, timeout=5)
+    with pytest.raises(marathon.MarathonConflict) as err:
+        marathon.with_lock_retry(lambda: client.put_app(APP["id"], APP), lock_timeout=5, interval=0.01)
+    assert not isinstance(err.value, marathon.MarathonLocked)
+    assert "An app with id [/bsaas/atlas/execute] already exists." in err.value.message
+    assert "not a deployment lock" in err.value.message and err.value.status == 409
+    assert len(server.requests) == 1
+
+
+def test_lock_message_keeps_marathons_words(fake, client):
+    fake.state.lock_next = 1000
+    with pytest.raises(marathon.MarathonLocked) as err:
+        marathon.ensure_app(client, APP["id"], definition=APP, lock_timeout=0, **FAST)
+    assert "App is locked by one or more deployments" in err.value.message
+
+
+def test_wrong_url_answering_404_everywhere_is_not_an_absent_app(scripted):
+    server = scripted(404, "<html><body><h1>404 Not Found</h1>nginx</body></html>", "text/html")
+    client = marathon.MarathonClient(server.url + "/not-marathon", timeout=5)
+    with pytest.raises(marathon.MarathonError) as err:
+        marathon.ensure_app(client, APP["id"], state="absent", **FAST)
+    assert "does not answer as Marathon's REST API" in err.value.message and "/v2/info" in err.value.message
+    assert "404 Not Found" in err.value.message and "Check url" in err.value.message
+
+
+def test_absent_app_on_real_marathon_is_still_unchanged(fake, client):
+    result = marathon.ensure_app(client, "/bsaas/none", state="absent", **FAST)
+    assert not result["changed"]
+    assert ("GET", "/v2/info") in [(r[0], r[1]) for r in fake.state.requests]
+
+
+def test_502_page_body_is_kept(scripted):
+    page = "<html><head><title>502 Bad Gateway</title></head><body>upstream marathon-1 refused</body></html>"
+    server = scripted(502, page, "text/html")
+    client = marathon.MarathonClient(server.url, timeout=5)
+    with pytest.raises(marathon.MarathonError) as err:
+        client.get_app(APP["id"])
+    assert err.value.status == 502 and err.value.body == page
+    assert "502 Bad Gateway" in err.value.message and "upstream marathon-1 refused" in err.value.message

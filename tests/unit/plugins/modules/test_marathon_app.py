@@ -62,3 +62,11 @@ def test_negative_instances_rejected_before_any_request(fake):
     result = run(app_args(fake, instances=-1))
     assert result["failed"] and "instances must be 0 or more" in result["msg"]
     assert fake.state.requests == []
+
+
+def test_absent_through_a_wrong_url_fails(fake):
+    """A URL whose every path answers 404 (here a prefix Marathon does not serve) fails instead of 'ok'."""
+    result = run({"url": [fake.url + "/wrong/prefix"], "app_id": "bsaas/cms/cm", "state": "absent",
+                  "poll_interval": 0.01})
+    assert result["rc"] == 1 and result["failed"], result
+    assert "does not answer as Marathon's REST API" in result["msg"]
