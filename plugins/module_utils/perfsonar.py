@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import calendar
 import json
 import os
 import re
@@ -42,17 +43,28 @@ import ipaddress
 METRIC_THROUGHPUT = "throughput_mbps"   # megabit/s (archives store bit/s)
 METRIC_RTT = "rtt_ms"                   # milliseconds
 METRIC_LOSS = "loss_rate"               # fraction of packets lost, 0..1
+METRIC_OWDELAY = "owdelay_ms"           # one-way delay, milliseconds
 
-ESMOND_EVENT_TYPES = {
-    "throughput": METRIC_THROUGHPUT,
-    "histogram-rtt": METRIC_RTT,
-    "packet-loss-rate": METRIC_LOSS,
-}
+# esmond event types read, per the perfSONAR client REST reference and pScheduler's esmond archiver:
+# ping (rtt tests) stores histogram-rtt and its round-trip loss as packet-loss-rate-bidir; powstream/owping
+# (latency, latencybg) store histogram-owdelay and one-way loss as packet-loss-rate. Histogram buckets are ms.
+ESMOND_EVENT_TYPES = (
+    ("throughput", METRIC_THROUGHPUT),
+    ("histogram-rtt", METRIC_RTT),
+    ("histogram-owdelay", METRIC_OWDELAY),
+    ("packet-loss-rate-bidir", METRIC_LOSS),
+    ("packet-loss-rate", METRIC_LOSS),
+)
 
-# Fields of the perfSONAR 5 archive documents (logstash pipeline 02-pscheduler_common, 06-result_*).
+# Fields of the perfSONAR 5 archive documents, as perfSONAR's logstash pipeline writes them:
+# meta.*.ip (03-normalize_endpoints), test.spec (kept as submitted), pscheduler.start_time
+# (02-pscheduler_common), result.throughput (06-result_throughput), result.rtt.mean in seconds and
+# result.packets.loss (06-result_rtt, ISO 8601 durations converted to seconds), result.latency.mean in ms
+# and result.packets.loss (06-result_latency, histogram statistics of histogram-latency).
 OPENSEARCH_SOURCE_FIELDS = [
-    "meta.source.ip", "meta.destination.ip", "test.type", "pscheduler.start_time",
-    "result.throughput", "result.packets.loss", "result.rtt.mean", "result.latency.mean",
+    "meta.source.ip", "meta.destination.ip", "test.type", "test.spec.udp", "test.spec.source",
+    "test.spec.dest", "pscheduler.start_time", "result.throughput", "result.packets.loss", "result.rtt.mean",
+    "result.latency.mean",
 ]
 OPENSEARCH_TEST_TYPES = ["throughput", "rtt", "latencybg", "latency"]
 
@@ -212,6 +224,8 @@ class EsmondClient:
         self.timeout = timeout
         self.requests = 0
         self.vanished = []
+        self.skipped_udp = 0
+        self.unreadable_timestamps = 0
 
     def _get(self, url):
         self.requests += 1
@@ -234,13 +248,21 @@ class EsmondClient:
             offset += len(page)
 
     def samples(self, window_seconds, now):
-        """Yield samples for throughput, RTT and loss from every measurement in the window."""
+        """Yield samples for throughput, RTT, one-way delay and loss from every measurement in the window.
+
+        UDP throughput tests are skipped whole: they report the rate they were told to offer and the loss at
+        that rate, not what the path can carry.
+        """
         oldest = now - window_seconds
-        for event_type, metric in ESMOND_EVENT_TYPES.items():
+        for event_type, metric in ESMOND_EVENT_TYPES:
             for item in self.metadata(event_type, window_seconds):
                 source, destination = item.get("source"), item.get("destination")
                 base_uri = _esmond_base_uri(item, event_type)
                 if not source or not destination or not base_uri:
+                    continue
+                if _esmond_offered_rate(item):
+                    if event_type == "throughput":
+                        self.skipped_udp += 1
                     continue
                 data_url = urljoin(self.archive_url, base_uri) + "?" + urlencode(
                     [("time-range", int(window_seconds))])
@@ -257,10 +279,15 @@ class EsmondClient:
                                        "version".format(data_url))
                 for point in points:
                     value = _esmond_value(metric, point.get("val"))
-                    ts = point.get("ts")
-                    if value is None or not isinstance(ts, (int, float)) or ts < oldest:
+                    if value is None:
                         continue
-                    yield (source, destination, metric, float(ts), value)
+                    ts = parse_timestamp(point.get("ts"))
+                    if ts is None:
+                        self.unreadable_timestamps += 1
+                        continue
+                    if ts < oldest:
+                        continue
+                    yield (source, destination, metric, ts, value)
 
 
 def _esmond_base_uri(item, event_type):
@@ -270,15 +297,26 @@ def _esmond_base_uri(item, event_type):
     return None
 
 
+def _esmond_offered_rate(item):
+    """A UDP throughput test: pScheduler's esmond archiver marks it with ip-transport-protocol udp."""
+    if str(item.get("ip-transport-protocol", "")).lower() != "udp":
+        return False  # powstream is UDP too, but it has no throughput event type
+    return any(entry.get("event-type") == "throughput" for entry in item.get("event-types") or [])
+
+
 def _esmond_value(metric, raw):
     try:
         if metric == METRIC_THROUGHPUT:
             return float(raw) / 1e6
         if metric == METRIC_LOSS:
+            if isinstance(raw, dict):
+                # the form loss rates are written in; base data normally reads back as the fraction
+                denominator = float(raw["denominator"])
+                return float(raw["numerator"]) / denominator if denominator else None
             return float(raw)
-        if metric == METRIC_RTT and isinstance(raw, dict):
+        if metric in (METRIC_RTT, METRIC_OWDELAY) and isinstance(raw, dict):
             return histogram_mean(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         return None
     return None
 
@@ -295,6 +333,8 @@ class OpenSearchClient:
         self.timeout = timeout
         self.scroll_keepalive = scroll_keepalive
         self.requests = 0
+        self.skipped_udp = 0
+        self.unreadable_timestamps = 0
 
     def _call(self, method, path, body=None):
         self.requests += 1
@@ -349,9 +389,21 @@ class OpenSearchClient:
     def samples(self, window_seconds, now):
         oldest = now - window_seconds
         for doc in self.documents(window_seconds, now):
-            for sample in opensearch_samples(doc):
+            samples = opensearch_samples(doc)
+            if not samples:
+                self._count_rejected(doc)
+                continue
+            for sample in samples:
                 if sample[3] >= oldest:
                     yield sample
+
+    def _count_rejected(self, doc):
+        """Say why a document gave nothing, for the stats (only on the rare empty result)."""
+        if _dig(doc, "test.type") == "throughput" and _truthy(_dig(doc, "test.spec.udp")):
+            self.skipped_udp += 1
+        elif _dig(doc, "pscheduler.start_time") is not None and \
+                parse_timestamp(_dig(doc, "pscheduler.start_time")) is None:
+            self.unreadable_timestamps += 1
 
 
 class _Background:
@@ -404,9 +456,15 @@ def _dig(doc, dotted):
 
 _DAY_STARTS = {}
 
+# ISO 8601 date and time, extended (2027-01-15T08:00:00Z) or basic (20270115T080000Z) format
+_ISO8601 = re.compile(r"^(\d{4})-?(\d\d)-?(\d\d)[T ](\d\d):?(\d\d):?(\d\d)([.,]\d+)?"
+                      r"(Z|[+-]\d\d(?::?\d\d)?)?$")
+
 
 def parse_timestamp(value):
-    """pscheduler.start_time as stored: ISO 8601 string (logstash) or epoch milliseconds."""
+    """A sample time as stored: ISO 8601 text (extended or basic format), epoch seconds or milliseconds."""
+    if isinstance(value, bool):
+        return None
     if isinstance(value, (int, float)):
         return float(value) / 1000.0 if value > 1e11 else float(value)
     if not isinstance(value, str):
@@ -416,52 +474,67 @@ def parse_timestamp(value):
         try:
             day = _DAY_STARTS.get(value[:10])
             if day is None:
-                import calendar
                 day = calendar.timegm((int(value[:4]), int(value[5:7]), int(value[8:10]), 0, 0, 0, 0, 0, 0))
                 _DAY_STARTS[value[:10]] = day
             seconds = int(value[11:13]) * 3600 + int(value[14:16]) * 60 + float(value[17:-1])
             return day + seconds
         except ValueError:
             pass
-    text = value.strip().replace("Z", "+00:00")
-    match = re.match(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?([+-]\d\d:?\d\d)?$", text)
+    text = value.strip()
+    if re.match(r"^\d+(\.\d+)?$", text):
+        return parse_timestamp(float(text))  # esmond accepts "ts" as a numeric string
+    match = _ISO8601.match(text)
     if not match:
         return None
-    import calendar
     year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    fraction = float(match.group(7) or 0)
-    ts = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) + fraction
+    fraction = float(match.group(7).replace(",", ".")) if match.group(7) else 0.0
+    try:
+        ts = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) + fraction
+    except (ValueError, OverflowError):
+        return None
     offset = match.group(8)
-    if offset:
+    if offset and offset != "Z":
         sign = -1 if offset[0] == "-" else 1
         digits = offset[1:].replace(":", "")
-        ts -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+        ts -= sign * (int(digits[:2]) * 3600 + int(digits[2:] or 0) * 60)
     return ts
 
 
+def _truthy(value):
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
 def opensearch_samples(doc):
-    """Samples of one archive document: throughput in bit/s, rtt mean in s (ISO 8601 converted), loss fraction."""
-    source = _dig(doc, "meta.source.ip")
-    destination = _dig(doc, "meta.destination.ip")
+    """Samples of one archive document as perfSONAR's logstash pipeline stores it.
+
+    throughput: result.throughput in bit/s (TCP only: a UDP test reports its offered rate);
+    rtt: result.rtt.mean in s (the pipeline converts pScheduler's ISO 8601 durations to seconds);
+    latency, latencybg: result.latency.mean, the mean of histogram-latency, in ms (one-way delay);
+    rtt, latency, latencybg: result.packets.loss, a fraction.
+    Endpoints are meta.source.ip / meta.destination.ip (03-normalize_endpoints); when the pipeline could not
+    resolve them, test.spec.source / test.spec.dest are used as they are (a host name stays unmapped).
+    """
+    source = _dig(doc, "meta.source.ip") or _dig(doc, "test.spec.source")
+    destination = _dig(doc, "meta.destination.ip") or _dig(doc, "test.spec.dest")
     ts = parse_timestamp(_dig(doc, "pscheduler.start_time"))
     if not source or not destination or ts is None:
         return []
     test_type = _dig(doc, "test.type")
     out = []
     if test_type == "throughput":
+        if _truthy(_dig(doc, "test.spec.udp")):
+            return []
         value = _number(_dig(doc, "result.throughput"))
         if value is not None:
             out.append((source, destination, METRIC_THROUGHPUT, ts, value / 1e6))
     elif test_type == "rtt":
         mean = _number(_dig(doc, "result.rtt.mean"))
         if mean is not None:
-            # the pipeline's iso8601 helper turns PT0.0538S into seconds
             out.append((source, destination, METRIC_RTT, ts, mean * 1000.0))
     elif test_type in ("latency", "latencybg"):
-        # one-way delay in ms from the histogram statistics; twice it approximates the RTT
         mean = _number(_dig(doc, "result.latency.mean"))
         if mean is not None:
-            out.append((source, destination, METRIC_RTT, ts, 2.0 * mean))
+            out.append((source, destination, METRIC_OWDELAY, ts, mean))
     if test_type in ("rtt", "latency", "latencybg"):
         loss = _number(_dig(doc, "result.packets.loss"))
         if loss is not None:
@@ -570,7 +643,7 @@ def _median(values):
 class PairAggregator:
     """Collect samples per (source site, destination site, metric) and summarise them.
 
-    Throughput and RTT use the median (a failed or disturbed test does not drag the figure), loss the mean
+    Throughput, RTT and one-way delay use the median (a failed or disturbed test does not drag the figure), loss the mean
     (rare loss events are exactly what must show).
     """
 
@@ -631,12 +704,20 @@ class PairAggregator:
                 if source_site == destination_site:
                     continue
                 figures = {}
-                for metric in (METRIC_THROUGHPUT, METRIC_RTT, METRIC_LOSS):
+                for metric in (METRIC_THROUGHPUT, METRIC_RTT, METRIC_OWDELAY, METRIC_LOSS):
                     found = fresh.get((source_site, destination_site, metric))
                     origin = "measured"
                     if found is None and cfg["use_reverse_direction"]:
                         found = fresh.get((destination_site, source_site, metric))
                         origin = "reverse"
+                    if found is None and metric == METRIC_RTT:
+                        # no ping between the sites: a round trip is the sum of the two one-way delays
+                        forward = fresh.get((source_site, destination_site, METRIC_OWDELAY))
+                        backward = fresh.get((destination_site, source_site, METRIC_OWDELAY))
+                        if forward is not None and backward is not None:
+                            found = (forward[0] + backward[0], max(forward[1], backward[1]),
+                                     min(forward[2], backward[2]))
+                            origin = "one-way"
                     if found is None and fallback.get(metric) is not None:
                         found = (float(fallback[metric]), None, 0)
                         origin = "fallback"
@@ -663,6 +744,8 @@ def ingest(client, site_map, window_seconds, now, settings=None):
         "unmapped_hosts": sorted(aggregator.unmapped_hosts),
         "archive_requests": client.requests,
         "vanished_measurements": len(getattr(client, "vanished", [])),
+        "skipped_udp_throughput": getattr(client, "skipped_udp", 0),
+        "unreadable_timestamps": getattr(client, "unreadable_timestamps", 0),
         "site_pairs_with_data": len(pairs),
     }
     return pairs, stats
@@ -702,7 +785,8 @@ def startd_attributes(pairs, local_site, sites, now, local_mbps=None, status="ok
     """Ordered (name, ClassAd expression text) pairs for the startd ad of an execute node at local_site.
 
     Per remote site S: PerfSONAR_InMbps_S (S -> here, input sandboxes), PerfSONAR_OutMbps_S (here -> S,
-    output sandboxes), PerfSONAR_RttMs_S, PerfSONAR_LossRate_S, PerfSONAR_AgeSeconds_S and
+    output sandboxes), PerfSONAR_OwDelayInMs_S and PerfSONAR_OwDelayOutMs_S (one-way delay in ms),
+    PerfSONAR_RttMs_S, PerfSONAR_LossRate_S, PerfSONAR_AgeSeconds_S and
     PerfSONAR_Origin_S. PerfSONAR_SubmitSiteInMbps selects the figure for the job's submit site.
     """
     attrs = [
@@ -731,6 +815,11 @@ def startd_attributes(pairs, local_site, sites, now, local_mbps=None, status="ok
                           _classad_string(inbound[METRIC_THROUGHPUT]["origin"])))
         if METRIC_THROUGHPUT in outbound:
             attrs.append((ATTRIBUTE_PREFIX + "OutMbps_" + suffix, _classad_number(outbound[METRIC_THROUGHPUT]["value"])))
+        if METRIC_OWDELAY in inbound:
+            attrs.append((ATTRIBUTE_PREFIX + "OwDelayInMs_" + suffix, _classad_number(inbound[METRIC_OWDELAY]["value"])))
+        if METRIC_OWDELAY in outbound:
+            attrs.append((ATTRIBUTE_PREFIX + "OwDelayOutMs_" + suffix,
+                          _classad_number(outbound[METRIC_OWDELAY]["value"])))
         for metric, name in ((METRIC_RTT, "RttMs_"), (METRIC_LOSS, "LossRate_")):
             figure = inbound.get(metric) or outbound.get(metric)
             if figure is not None:

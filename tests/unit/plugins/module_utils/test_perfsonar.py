@@ -8,6 +8,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -366,3 +367,133 @@ def test_cron_entry_point_runs_outside_ansible(archive, tmp_path):
     failed = subprocess.run([sys.executable, "-I", "-S", str(install / "perfsonar_startd_cron.py"), "--config",
                              str(broken)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     assert failed.returncode == 2 and "perfsonar_ingest" in failed.stderr and failed.stdout == ""
+
+
+# ------------------------------------------------------------------------------------------------
+# Upstream formats: what pScheduler's esmond archiver and perfSONAR's logstash pipeline really store.
+# ------------------------------------------------------------------------------------------------
+
+def ping_and_powstream(now=NOW):
+    """torino <-> bari: ping (rtt) with round-trip loss; torino <-> bologna: powstream (latencybg) only."""
+    out = []
+    for i in range(3):
+        ts = now - (i + 1) * HOUR
+        out.append(Measurement(HOSTS["torino"], HOSTS["bari"], "rtt", ts, rtt_ms=18.0, loss=0.2))
+        out.append(Measurement(HOSTS["bari"], HOSTS["torino"], "rtt", ts, rtt_ms=18.4, loss=0.0))
+        out.append(Measurement(HOSTS["torino"], HOSTS["bologna"], "latencybg", ts, owdelay_ms=16.0, loss=0.01))
+        out.append(Measurement(HOSTS["bologna"], HOSTS["torino"], "latencybg", ts, owdelay_ms=5.5, loss=0.0))
+    return out
+
+
+@pytest.fixture
+def latency_archive():
+    server = start_archive(ping_and_powstream(), clock=lambda: NOW)
+    yield server
+    stop_archive(server)
+
+
+def test_fixture_serves_ping_loss_only_as_packet_loss_rate_bidir(latency_archive):
+    """pScheduler's esmond archiver: rtt tests have packet-loss-rate-bidir, latency tests packet-loss-rate."""
+    ping = latency_archive.state.esmond_metadata("packet-loss-rate-bidir", 0, NOW)
+    powstream = latency_archive.state.esmond_metadata("packet-loss-rate", 0, NOW)
+    assert {m["tool-name"] for m in ping} == {"pscheduler/ping"}
+    assert {m["tool-name"] for m in powstream} == {"pscheduler/powstream"}
+    assert all("histogram-owdelay" in [e["event-type"] for e in m["event-types"]] for m in powstream)
+
+
+def test_esmond_reads_ping_loss_from_packet_loss_rate_bidir(latency_archive):
+    client = ps.EsmondClient(latency_archive.esmond_url, transport())
+    pairs, _stats = ps.ingest(client, ps.SiteMap(SITES), 7 * 86400, NOW)
+    loss = figures(pairs, "torino", "bari", ps.METRIC_LOSS)
+    assert loss["value"] == pytest.approx(0.2) and loss["origin"] == "measured" and loss["samples"] == 3
+    assert figures(pairs, "bari", "torino", ps.METRIC_LOSS)["value"] == 0.0
+
+
+@pytest.mark.parametrize("kind", ["esmond", "opensearch"])
+def test_powstream_one_way_delay_is_read_and_sums_to_the_rtt(latency_archive, kind):
+    url = latency_archive.esmond_url if kind == "esmond" else latency_archive.base_url
+    client = ps.make_client({"archive_type": kind, "archive_url": url}, transport())
+    pairs, _stats = ps.ingest(client, ps.SiteMap(SITES), 7 * 86400, NOW)
+    out = figures(pairs, "torino", "bologna", ps.METRIC_OWDELAY)
+    back = figures(pairs, "bologna", "torino", ps.METRIC_OWDELAY)
+    assert out["value"] == pytest.approx(16.0) and out["origin"] == "measured" and out["samples"] == 3
+    assert back["value"] == pytest.approx(5.5)
+    # no ping between torino and bologna: the round trip is the two one-way delays, not twice one of them
+    rtt = figures(pairs, "torino", "bologna", ps.METRIC_RTT)
+    assert rtt["value"] == pytest.approx(21.5) and rtt["origin"] == "one-way"
+    assert figures(pairs, "torino", "bologna", ps.METRIC_LOSS)["value"] == pytest.approx(0.01)
+    # where ping ran, its RTT is used as measured
+    assert figures(pairs, "torino", "bari", ps.METRIC_RTT)["value"] == pytest.approx(18.0, abs=0.01)
+    attrs = dict(ps.startd_attributes(pairs, "bologna", ps.SiteMap(SITES).sites, NOW))
+    assert attrs["PerfSONAR_OwDelayInMs_torino"] == "16.0" and attrs["PerfSONAR_OwDelayOutMs_torino"] == "5.5"
+    assert attrs["PerfSONAR_RttMs_torino"] == "21.5"
+
+
+def test_one_way_delay_in_one_direction_only_gives_no_rtt():
+    doc = Measurement(HOSTS["torino"], HOSTS["bologna"], "latencybg", NOW - HOUR, owdelay_ms=16.0,
+                      loss=0.0).archive_document()
+    pairs = ps.PairAggregator(ps.SiteMap(SITES)).add_all(ps.opensearch_samples(doc)).summary(NOW)
+    assert ps.METRIC_RTT not in pairs[("torino", "bologna")]
+    assert figures(pairs, "bologna", "torino", ps.METRIC_OWDELAY)["origin"] == "reverse"
+
+
+def udp_and_tcp(now=NOW):
+    out = []
+    for i in range(3):
+        ts = now - (i + 1) * 4 * HOUR
+        out.append(Measurement(HOSTS["torino"], HOSTS["bari"], "throughput", ts, throughput_bps=400e6))
+        # an offered-rate UDP test at 50 Mbit/s, with loss at that rate: says nothing of the path's capacity
+        for _ in range(2):
+            out.append(Measurement(HOSTS["torino"], HOSTS["bari"], "throughput", ts + 60, throughput_bps=50e6,
+                                   udp=True, bandwidth=50000000, loss=0.3))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["esmond", "opensearch"])
+def test_udp_offered_rate_tests_stay_out_of_throughput_and_loss(kind):
+    server = start_archive(udp_and_tcp(), clock=lambda: NOW)
+    try:
+        url = server.esmond_url if kind == "esmond" else server.base_url
+        client = ps.make_client({"archive_type": kind, "archive_url": url}, transport())
+        pairs, stats = ps.ingest(client, ps.SiteMap(SITES), 7 * 86400, NOW)
+    finally:
+        stop_archive(server)
+    tput = figures(pairs, "torino", "bari", ps.METRIC_THROUGHPUT)
+    assert tput["value"] == pytest.approx(400.0) and tput["samples"] == 3
+    assert ps.METRIC_LOSS not in pairs[("torino", "bari")]
+    assert stats["skipped_udp_throughput"] == (1 if kind == "esmond" else 6)  # one esmond measurement, 6 runs
+
+
+def test_basic_format_iso_timestamps_are_read():
+    assert ps.parse_timestamp("20270115T080000Z") == 1800000000.0
+    assert ps.parse_timestamp("20270115T090000.5+0100") == 1800000000.5
+    assert ps.parse_timestamp("20270115T090000+01") == 1800000000.0
+    assert ps.parse_timestamp("2027-01-15T08:00:00+00:00") == 1800000000.0
+    assert ps.parse_timestamp("1800000000") == 1800000000.0   # esmond "ts" written as a numeric string
+    assert ps.parse_timestamp(True) is None
+
+
+def test_opensearch_documents_with_basic_format_times_are_used_and_bad_times_counted():
+    runs = [Measurement(HOSTS["torino"], HOSTS["bari"], "throughput", NOW - HOUR, throughput_bps=400e6,
+                        time_format=_basic) for _ in range(2)]
+    runs.append(Measurement(HOSTS["torino"], HOSTS["bari"], "throughput", NOW - HOUR, throughput_bps=1e6,
+                            time_format=lambda ts: "last tuesday"))
+    server = start_archive(runs, clock=lambda: NOW)
+    try:
+        client = ps.OpenSearchClient(server.base_url, transport())
+        pairs, stats = ps.ingest(client, ps.SiteMap(SITES), 7 * 86400, NOW)
+    finally:
+        stop_archive(server)
+    assert figures(pairs, "torino", "bari", ps.METRIC_THROUGHPUT)["samples"] == 2
+    assert stats["unreadable_timestamps"] == 1
+
+
+def _basic(ts):
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ts))
+
+
+def test_opensearch_endpoints_fall_back_to_the_test_spec_when_not_normalised():
+    """03-normalize_endpoints sets meta.*.ip only when it resolves the endpoints."""
+    doc = Measurement(HOSTS["torino"], HOSTS["bari"], "throughput", NOW - HOUR, throughput_bps=4e8).archive_document()
+    del doc["meta"]["source"], doc["meta"]["destination"]
+    assert ps.opensearch_samples(doc)[0][:3] == (HOSTS["torino"], HOSTS["bari"], ps.METRIC_THROUGHPUT)
