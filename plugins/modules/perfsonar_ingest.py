@@ -13,7 +13,7 @@ module: perfsonar_ingest
 short_description: Read a perfSONAR archive and return network figures per site pair
 version_added: "0.1.0"
 description:
-  - Reads throughput, round-trip time and packet loss from a perfSONAR measurement archive, either the
+  - Reads throughput, round-trip time, one-way delay and packet loss from a perfSONAR measurement archive, either the
     esmond REST API (perfSONAR 4, still served by perfSONAR 5) or the perfSONAR 5 OpenSearch archive
     (C(pscheduler_*) indices), maps every measurement host to a site by CIDR, and aggregates per ordered
     site pair over a time window.
@@ -21,9 +21,11 @@ description:
     publishes for an execute node at O(local_site), and schedd transfer throttles sized from the measured
     bandwidth. It runs the same code as that STARTD_CRON job, on demand.
   - Read-only. It never changes anything, so check mode behaves exactly like a normal run.
-  - "Aggregation: throughput and RTT are medians, loss is a mean. A direction whose newest sample is older
+  - "UDP throughput tests are left out: they report their offered rate, not the path's capacity."
+  - "Aggregation: throughput, RTT and one-way delay are medians, loss is a mean. A direction whose newest sample is older
     than O(max_age_seconds) counts as missing; a missing direction takes the fresh figure of the reverse
-    direction (O(use_reverse_direction)), then the configured fallback, else it is left out."
+    direction (O(use_reverse_direction)); a missing RTT is the sum of both directions' one-way delays, when both
+    are measured; then the configured fallback, else it is left out."
 author:
   - htcfarm.bsaas maintainers (@htcfarm)
 options:
@@ -162,7 +164,7 @@ EXAMPLES = r"""
 RETURN = r"""
 pairs:
   description: Figures per ordered site pair. Each metric has value, age_seconds, samples and origin
-    (measured, reverse or fallback).
+    (measured, reverse, one-way or fallback).
   returned: always
   type: list
   elements: dict
@@ -171,14 +173,16 @@ pairs:
       destination_site: bari
       throughput_mbps: {value: 400.0, age_seconds: 14400, samples: 5, origin: measured}
       rtt_ms: {value: 14.0, age_seconds: 3600, samples: 10, origin: measured}
+      owdelay_ms: {value: 7.1, age_seconds: 600, samples: 140, origin: measured}
       loss_rate: {value: 0.02, age_seconds: 3600, samples: 5, origin: measured}
 stats:
   description: Samples read and used, hosts outside every site's CIDRs, archive requests made, esmond measurements
-    listed but deleted before their data could be read.
+    listed but deleted before their data could be read, UDP throughput measurements (esmond) or runs (OpenSearch)
+    skipped, samples whose time could not be read.
   returned: always
   type: dict
   sample: {samples_seen: 60, samples_used: 60, unmapped_hosts: [], archive_requests: 2, site_pairs_with_data: 6,
-           vanished_measurements: 0}
+           vanished_measurements: 0, skipped_udp_throughput: 0, unreadable_timestamps: 0}
 startd_attributes:
   description: Attribute name to ClassAd expression, as the STARTD_CRON job publishes them at O(local_site).
   returned: when local_site is set
