@@ -9,8 +9,12 @@ When the htcondor wheel is installed, the aware decisions are made by HTCondor i
 expanded by htcondor2's config parser and evaluated by classad2 against startd ads built by
 module_utils/perfsonar.py (the STARTD_CRON code). Without it, a Python mirror of the same formula is used.
 
-Network model (stated assumptions; the INDIGO paper's Table 1 could not be consulted from here):
-  RTT (ms):       Torino-Bologna 7, Bologna-Bari 11, Torino-Bari 18 (GARR backbone distances), LAN 0.2
+Network model:
+  RTT (ms):       measured, INDIGO-DataCloud BSaaS paper (J. Phys.: Conf. Ser. 898 052033), Table 1, unrounded poster
+                  figures: container-to-container, keyed by the site that starts the connection. Torino->Bologna
+                  32.4 (the authors' known unstable link), Bologna->Torino 10.8, Torino<->Bari 18.4, Bologna<->Bari
+                  13.9; inside a site 0.065 (Torino), 0.092 (Bologna), 0.175 (Bari). A transfer and the perfSONAR
+                  test of a path use the figure of connections started at the sending site.
   capacity:       Torino-Bologna 10 Gbit/s; Bari reaches both other sites over a thin 1 Gbit/s link; LANs 10 Gbit/s
   per transfer:   TCP window 6 MiB (Linux tcp_rmem max) caps one stream at window/RTT; concurrent transfers on a
                   link share it equally; each transfer starts after 10 RTTs (handshake, authentication, slow start)
@@ -34,12 +38,13 @@ sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
 from ansible_collections.htcfarm.bsaas.plugins.module_utils import perfsonar as ps  # noqa: E402
 
 SITES = ("torino", "bologna", "bari")
-RTT_MS = {frozenset(("torino", "bologna")): 7.0, frozenset(("bologna", "bari")): 11.0,
-          frozenset(("torino", "bari")): 18.0}
+# (site that starts the connection, other site) -> RTT in ms; seed-figures.md, INDIGO Table 1 (poster values)
+RTT_MS = {("torino", "torino"): 0.065, ("bologna", "torino"): 10.760, ("bari", "torino"): 18.409,
+          ("torino", "bologna"): 32.424, ("bologna", "bologna"): 0.092, ("bari", "bologna"): 13.913,
+          ("torino", "bari"): 18.351, ("bologna", "bari"): 13.879, ("bari", "bari"): 0.175}
 CAPACITY_MBPS = {frozenset(("torino", "bologna")): 10000.0, frozenset(("bologna", "bari")): 1000.0,
                  frozenset(("torino", "bari")): 1000.0}
 LAN_MBPS = 10000.0
-LAN_RTT_MS = 0.2
 TCP_WINDOW_MBIT = 6 * 8.388608
 THIN_LINK_MBPS = 2000.0
 MIB_BITS = 8.388608  # Mbit per MiB
@@ -60,13 +65,13 @@ def link_capacity(link):
     return LAN_MBPS if len(link) == 1 else CAPACITY_MBPS[link]
 
 
-def link_rtt_s(link):
-    return (LAN_RTT_MS if len(link) == 1 else RTT_MS[link]) / 1000.0
+def rtt_s(src, dst):
+    """RTT of a connection that src starts to dst, in seconds (the paper's table is not symmetric)."""
+    return RTT_MS[(src, dst)] / 1000.0
 
 
 def measured_mbps(src, dst):
-    link = link_of(src, dst)
-    return min(link_capacity(link), TCP_WINDOW_MBIT / link_rtt_s(link))
+    return min(link_capacity(link_of(src, dst)), TCP_WINDOW_MBIT / rtt_s(src, dst))
 
 
 # ------------------------------------------------------------------ policies
@@ -208,8 +213,8 @@ def simulate(workload, policy, slots_per_site, negotiation_interval, seed):
                 if len(link) == 2 and link_capacity(link) < THIN_LINK_MBPS:
                     thin_bytes += job["input_mib"] * 1048576.0
                 transfers.append({"job": job, "site": site, "link": link, "remaining": mbit, "begun": now,
-                                  "start_after": now + 10 * link_rtt_s(link),
-                                  "cap": TCP_WINDOW_MBIT / link_rtt_s(link)})
+                                  "start_after": now + 10 * rtt_s(job["submit_site"], site),
+                                  "cap": TCP_WINDOW_MBIT / rtt_s(job["submit_site"], site)})
             idle = still_idle
             next_negotiation = now + negotiation_interval
         # rates: equal share of each link among its active transfers, capped per stream by window/RTT
@@ -259,7 +264,7 @@ def main():
     print("INDIGO three-site pool: {0} jobs, {1} slots per site, max transfer {2} s, aware decisions by {3}".format(
         args.jobs, args.slots_per_site, args.max_transfer_seconds, aware.engine))
     print("perfSONAR-measured bandwidth (Mbit/s): " + ", ".join(
-        "{0}-{1} {2:.0f}".format(s, d, measured_mbps(s, d)) for i, s in enumerate(SITES) for d in SITES[i + 1:]))
+        "{0}->{1} {2:.0f}".format(s, d, measured_mbps(s, d)) for s in SITES for d in SITES if s != d))
     for mix, shares in (("mixed (60/30/10)", [t[1] for t in JOB_TYPES]), ("data-heavy (30/30/40)", [0.3, 0.3, 0.4])):
         workload = make_workload(args.jobs, args.seed, shares)
         print("\nworkload {0}: CPU/medium/heavy shares".format(mix))
