@@ -107,7 +107,7 @@ def test_a_job_submitted_at_alpha_runs_at_beta_through_ccb():
               "log = ccb.log\nrequirements = Machine == \"site-3\"\nqueue\n")
     assert site1.run("cat > /home/ccbtest/ccb.sub <<'EOF'\n%sEOF\nchown ccbtest /home/ccbtest/ccb.sub" % submit).rc == 0
     job = site1.run("su - ccbtest -c 'rm -f ccb.log ccb.out; cluster=$(condor_submit -terse ccb.sub | cut -d. -f1) && "
-                    "condor_wait -wait 300 ccb.log && condor_history $cluster -limit 1 -af ExitCode LastRemoteHost && "
+                    "condor_wait -wait 300 ccb.log >/dev/null && condor_history $cluster -limit 1 -af ExitCode LastRemoteHost && "
                     "cat ccb.out'")
     assert job.rc == 0, job.stdout + job.stderr
     lines = job.stdout.split()
