@@ -6,6 +6,7 @@ so every CI run also reports those figures (and their ratio) for every scenario.
 """
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +20,11 @@ def run(scenario, log_path, extra):
     started = {}
     cmd = ["molecule", "test", "-s", scenario] + extra
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        # Every play recap in the log then lists its slowest tasks: where a scenario's time goes.
+        env = dict(os.environ)
+        env.setdefault("ANSIBLE_CALLBACKS_ENABLED", "ansible.posix.profile_tasks")
+        env.setdefault("PROFILE_TASKS_TASK_OUTPUT_LIMIT", "15")
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         for line in proc.stdout:
             now = time.time()
             log.write(line)
@@ -44,6 +49,13 @@ def main():
     args = parser.parse_args()
 
     start = time.time()
+    # Each container mounts its own apt archive (apt locks the directory for a whole install);
+    # seed them from the shared cache so that no package is fetched twice in one run.
+    here = os.path.dirname(os.path.abspath(__file__))
+    shared = os.environ.get("BSAAS_APT_CACHE")
+    config = os.path.join(here, "..", "molecule", args.scenario, "molecule.yml")
+    if shared and os.path.exists(config):
+        subprocess.call([sys.executable, os.path.join(here, "apt-archives.py"), shared, "--molecule", config])
     rc, durations = run(args.scenario, args.log, args.extra)
     total = time.time() - start
     parts = ", ".join("%s %.0fs" % (a, s) for a, s in durations)
