@@ -160,6 +160,7 @@ def compute_topology(hostvars, groups, overrides=None):
             hosts[host] = _host_addressing(host, hostvars.get(host, {}), sites[host_site[host]], errors)
 
     _check_sites_apart(sites, errors)
+    _check_unique_addresses(hosts, errors)
     _check_port_forwarding(sites, hosts, shared_port_port, errors)
     _pick_route_reflectors(sites, hosts, hostvars, errors)
 
@@ -183,6 +184,8 @@ def compute_topology(hostvars, groups, overrides=None):
                             % (schedd, ', '.join(stranded)))
 
     multi_site = len([s for s in sites.values() if s['hosts']]) > 1
+    if multi_site:
+        _check_nat_gateways(sites, hosts, errors)
     for name, host in hosts.items():
         site = sites[host['site']]
         host['central_manager'] = name in central_managers
@@ -356,6 +359,12 @@ def _check_sites_apart(sites, errors):
                                                                    site['as_number']))
             else:
                 seen_as[site['as_number']] = site['name']
+    for site in named:
+        for net in site['private_networks']:
+            if site['calico_pool'] and _overlap(net, site['calico_pool']):
+                errors.append('site %s: Calico pool %s overlaps its own network %s; container addresses would '
+                              'clash with host addresses, so pick a bsaas_site_calico_pool outside '
+                              'bsaas_site_private_networks' % (site['name'], site['calico_pool'], net))
     for index, site in enumerate(named):
         for other in named[index + 1:]:
             if site['calico_pool'] and other['calico_pool'] and _overlap(site['calico_pool'], other['calico_pool']):
@@ -378,6 +387,45 @@ def _check_sites_apart(sites, errors):
                 if site['calico_pool'] and _overlap(net, site['calico_pool']):
                     errors.append('site %s network %s overlaps the Calico pool %s of site %s; pick a pool outside '
                                   'every site network' % (other['name'], net, site['calico_pool'], site['name']))
+
+
+def _check_unique_addresses(hosts, errors):
+    """One address, one host: inside a site, and between routed sites (NATed sites may reuse private space)."""
+    by_address = OrderedDict()
+    for name, host in hosts.items():
+        if host['private_address']:
+            by_address.setdefault(host['private_address'], []).append(name)
+    for address, names in by_address.items():
+        for index, first in enumerate(names):
+            for second in names[index + 1:]:
+                a, b = hosts[first], hosts[second]
+                if a['site'] == b['site'] or (a['nat'] == 'none' and b['nat'] == 'none'):
+                    errors.append('hosts %s and %s both have address %s (site %s%s); give each host its own '
+                                  'bsaas_private_address (or ansible_host)' % (
+                                      first, second, address, a['site_name'],
+                                      '' if a['site'] == b['site'] else ' and site %s' % b['site_name']))
+    by_public = OrderedDict()
+    for name, host in hosts.items():
+        # Behind port forwarding one gateway address serves several hosts (checked per port below).
+        if host['public_address'] and host['nat'] == 'none':
+            by_public.setdefault(host['public_address'], []).append(name)
+    for address, names in by_public.items():
+        if len(names) > 1:
+            errors.append('hosts %s all have bsaas_public_address %s at routed sites; give each host its own '
+                          'public address, or leave it empty' % (', '.join(names), address))
+
+
+def _check_nat_gateways(sites, hosts, errors):
+    """A NATed site peers over eBGP through its gateway address; without one the session comes up one way only."""
+    for site in sites.values():
+        if site['nat'] == 'none' or not site['hosts'] or site['public_address']:
+            continue
+        if any(hosts[h]['reachable_address'] for h in site['route_reflectors'] if h in hosts):
+            continue
+        errors.append('site %s is NATed (%s) but has no bsaas_site_public_address: the other sites cannot open its '
+                      'BGP sessions, so routes flow one way only; set bsaas_site_public_address in group_vars/%s.yml '
+                      'to the address its NAT gateway shows to the other sites' % (
+                          site['name'], site['nat'], site['group']))
 
 
 def _overlap(first, second):

@@ -204,6 +204,17 @@ def test_shared_port_off_and_custom_port():
     (lambda hv, g: hv['to-wn1'].update(ansible_host='10.2.0.99'), 'outside the networks of site torino'),
     (lambda hv, g: [hv[h].update(bsaas_site_nat='carrier-grade') for h in g['site_bari']], 'bsaas_site_nat'),
     (lambda hv, g: g.update(htcondor_central_managers=[]), 'htcondor_central_managers is empty'),
+    # Accepted before, and wrong: a NATed site nobody can open a BGP session to, a Calico pool inside the
+    # site's own network, two hosts with one address (in one site, or at two routed sites).
+    (lambda hv, g: [hv[h].update(bsaas_site_nat='masquerade') for h in g['site_bari']],
+     'site bari is NATed (masquerade) but has no bsaas_site_public_address'),
+    (lambda hv, g: [hv[h].update(bsaas_site_calico_pool='10.3.128.0/20') for h in g['site_bari']],
+     'site bari: Calico pool 10.3.128.0/20 overlaps its own network 10.3.0.0/16'),
+    (lambda hv, g: hv['to-wn1'].update(ansible_host=hv['to-fe1']['ansible_host']),
+     'hosts to-fe1 and to-wn1 both have address 10.1.0.10 (site torino)'),
+    (lambda hv, g: hv['bo-wn1'].update(ansible_host='10.1.0.10', bsaas_private_address='10.1.0.10') or
+     [hv[h].update(bsaas_site_private_networks=['10.1.0.0/16', '10.2.0.0/16']) for h in g['site_bologna']],
+     'both have address 10.1.0.10 (site bologna and site torino)'),
 ])
 def test_topology_mistakes_are_reported(mutate, expected):
     hostvars, groups = three_sites()
@@ -213,7 +224,7 @@ def test_topology_mistakes_are_reported(mutate, expected):
 
 
 def test_natted_site_without_reachable_broker_names_the_fix():
-    hostvars, groups = three_sites(bari_nat='masquerade')
+    hostvars, groups = three_sites(bari_nat='masquerade', bari_public='192.0.2.30')
     for host in groups['site_torino']:
         hostvars[host]['bsaas_site_nat'] = 'masquerade'
     errors = topo.compute_topology(hostvars, groups)['errors']
@@ -238,7 +249,7 @@ def test_two_hosts_cannot_share_one_forwarded_port():
 
 
 def test_nat_may_reuse_private_space():
-    hostvars, groups = three_sites(bari_nat='masquerade')
+    hostvars, groups = three_sites(bari_nat='masquerade', bari_public='192.0.2.30')
     for host in groups['site_bari']:
         hostvars[host]['bsaas_site_private_networks'] = ['10.1.0.0/16']
     hostvars['ba-wn1']['ansible_host'] = '10.1.5.21'
