@@ -12,7 +12,13 @@ import os
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.htcfarm.bsaas.plugins.module_utils import inputs as input_checks
 from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as topo
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - ansible-core itself needs PyYAML
+    yaml = None
 
 # bsaas_topology(hostvars, groups[, overrides]) -> topology (pool, sites, hosts, errors, warnings)
 # bsaas_topology_host(topology, inventory_hostname) -> htcondor_* and calico_* role inputs for that host
@@ -22,6 +28,8 @@ from ansible_collections.htcfarm.bsaas.plugins.module_utils import topology as t
 # bsaas_deploy_plan(table, components, groups, mode, probe_results) -> per component: deploy or why not
 # bsaas_plan_report(plan, topology) -> the final summary lines of site.yml
 # bsaas_components_on(table, host, groups[, names]) -> table entries whose host pattern includes host
+# bsaas_input_check(hostvars, groups, component_defaults, pool, topology) -> {errors, warnings}: variable
+#   names nothing in the collection reads, and values the roles would refuse (or silently misuse)
 
 # Only these variables shape the topology; reading just them keeps the filter fast on big inventories,
 # because every hostvars lookup is templated on access.
@@ -128,6 +136,46 @@ def bsaas_topology_summary(topology):
     return topo.summary_lines(topology)
 
 
+COLLECTION_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+_INTERFACES = {}
+
+
+def collection_interface(root=COLLECTION_ROOT):
+    """scan_collection of this collection, once per controller process."""
+    if root not in _INTERFACES:
+        if yaml is None:
+            raise AnsibleFilterError('bsaas_input_check needs PyYAML on the controller')
+        _INTERFACES[root] = input_checks.scan_collection(root, yaml.safe_load)
+    return _INTERFACES[root]
+
+
+def _host_views(hostvars, hosts):
+    """(templated, raw) variables per host; one hostvars lookup per host, since each builds the host's vars."""
+    templated = {}
+    raw = {}
+    for host in hosts:
+        try:
+            source = hostvars[host]
+        except KeyError:
+            continue
+        templated[host] = source
+        # HostVarsVars keeps the untemplated variables in _vars; plain dicts (tests) are their own raw view.
+        raw[host] = getattr(source, '_vars', None) or source
+    return templated, raw
+
+
+def bsaas_input_check(hostvars, groups, component_defaults, pool=None, topology=None, strict=False):
+    """Inventory inputs checked against what the collection reads and what its roles accept."""
+    plain_groups = dict((name, list(members or [])) for name, members in groups.items())
+    hosts = set(plain_groups.get('all', []))
+    for members in plain_groups.values():
+        hosts.update(members)
+    templated, raw = _host_views(hostvars, sorted(hosts))
+    result = input_checks.check_inputs(templated, plain_groups, collection_interface(), component_defaults or {},
+                                       pool=pool, topology=topology, strict=strict, raw_hostvars=raw)
+    return _plain(result)
+
+
 class FilterModule(object):
     """htcfarm.bsaas topology filters."""
 
@@ -141,4 +189,5 @@ class FilterModule(object):
             'bsaas_artifact_item': bsaas_artifact_item,
             'bsaas_components_on': bsaas_components_on,
             'bsaas_plan_report': bsaas_plan_report,
+            'bsaas_input_check': bsaas_input_check,
         }

@@ -182,3 +182,47 @@ def test_scale_refuses_hosts_outside_the_inventory():
     result = run_playbook('scale.yml', 'sandbox', '-e', '{"bsaas_scale_add": ["bsaas-sandbox-9"]}')
     assert result.returncode != 0
     assert 'Unknown here: bsaas-sandbox-9' in result.stdout, result.stdout[-2000:]
+
+
+def broken_example(tmp_path, all_extra, site_edits=()):
+    import shutil
+    inventory = tmp_path / 'inventory'
+    shutil.copytree(os.path.join(REPO, 'inventories', 'example'), str(inventory))
+    all_vars = inventory / 'group_vars' / 'all.yml'
+    all_vars.write_text(all_vars.read_text() + all_extra)
+    for name, old, new in site_edits:
+        path = inventory / 'group_vars' / name
+        path.write_text(path.read_text().replace(old, new))
+    return str(inventory)
+
+
+def test_preflight_reports_every_input_mistake_at_once(tmp_path):
+    """bsaas_components as a list no longer crashes the message; role inputs and topology fail together."""
+    inventory = broken_example(tmp_path, 'bsaas_pool_nmae: atlas\nzookeeper_client_port: 70000\n', [
+        ('all.yml', 'bsaas_components:\n  docker:', 'bsaas_components:\n  - docker\nbsaas_components_old:\n  docker:'),
+        ('site_bologna.yml', 'bsaas_site_as_number: 65102', 'bsaas_site_as_number: 65101')])
+    result = run_preflight(inventory)
+    assert result.returncode != 0
+    out = ' '.join(result.stdout.split())  # the callback folds long lines
+    assert 'fix these and run again' in out, out[-3000:]
+    assert "bsaas_components is a list (['docker'])" in out
+    assert 'zookeeper_client_port (role zookeeper) 70000 is outside 1-65535' in out
+    assert 'sites bologna and torino both use AS 65101' in out
+    # The typo is a warning (with the real name) unless strict.
+    assert 'bsaas_pool_nmae is not a variable of this collection' in out and 'did you mean bsaas_pool_name?' in out
+    assert 'bsaas_components_old is not a variable of this collection' in out
+    assert 'to-fe1' not in out.split('PLAY RECAP')[-1]
+
+
+def test_preflight_strict_variables_refuses_a_typo(tmp_path):
+    inventory = broken_example(tmp_path, '', [('site_bari.yml', 'bsaas_site_nat: masquerade',
+                                               'bsaas_site_natt: masquerade')])
+    lenient = run_preflight(inventory)
+    out = ' '.join(lenient.stdout.split())  # the callback folds long lines
+    # Without its NAT mode Bari silently counts as routed: a warning with the real name, by default.
+    assert lenient.returncode == 0, lenient.stdout[-3000:]
+    assert 'bsaas_site_natt is not a variable of this collection' in out and 'did you mean bsaas_site_nat?' in out
+    strict = run_preflight(inventory, '-e', '{"bsaas_strict_variables": true}')
+    assert strict.returncode != 0
+    failure = strict.stdout.split('fix these and run again')[-1]
+    assert 'hosts ba-wn01, ba-wn02, ba-wn03, ba-wn04: bsaas_site_natt is not a variable' in failure, strict.stdout[-3000:]

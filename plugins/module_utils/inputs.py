@@ -1,0 +1,519 @@
+# -*- coding: utf-8 -*-
+# Copyright: htcfarm.bsaas contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side checks of the inventory's inputs, before site.yml changes anything.
+
+Two kinds of checks, both on plain data so they run the same in a filter, a test or a benchmark, on
+Python 3.6 as on 3.11:
+
+- variable names: every inventory variable carrying one of the collection's prefixes (one per role,
+  ``bsaas_``, ``htcondor_``, ...) must be a name something in the collection reads. What the
+  collection reads is derived from the collection itself (``scan_collection``): the roles' defaults,
+  vars and argument specs, and every prefixed name referenced in roles, playbooks and plugins. An
+  unknown name is a warning with the closest real name, or an error under ``bsaas_strict_variables``.
+- values: the types, choices and ports the roles' argument specs declare, URLs parsed by
+  urllib.parse, ``bsaas_components``, the pool domain, the etcd size, and the Lark subnets against the
+  sites' networks and Calico pools.
+
+Every mistake of every host is collected; a mistake shared by many hosts (a group variable) is one
+message naming them.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import difflib
+import os
+import re
+from collections import OrderedDict
+
+from ansible.module_utils.six import string_types
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
+
+try:
+    import netaddr
+    HAS_NETADDR = True
+except ImportError:  # pragma: no cover - the topology filter already requires netaddr on the controller
+    netaddr = None
+    HAS_NETADDR = False
+
+# Where the collection reads variables: everything under these directories of the collection.
+SCANNED_DIRS = ('roles', 'playbooks', 'plugins')
+SKIPPED_DIRS = ('__pycache__',)
+TEMPLATE_MARKERS = ('{{', '{%')
+# Variables whose value is a URL (besides any *_url / *_urls / *_url_base / *_base_url name), and the
+# schemes each accepts.
+URL_SCHEMES = ('http', 'https')
+URL_SCHEMES_BY_NAME = {'docker_ce_repo_base_url': ('http', 'https', 'file')}
+URL_LIST_NAMES = ('calico_etcd_endpoints', 'docker_registry_mirrors', 'bsaas_marathon_url')
+URL_NAME = re.compile(r'(_url|_urls|_url_base|_base_url)$')
+HOSTS_SHOWN = 4
+
+POOL_CHOICES = OrderedDict([('bsaas_htcondor_mode', ('native', 'marathon'))])
+COMPONENT_KEYS = ('enabled', 'artifacts')
+ARTIFACT_KEYS = ('url', 'path', 'sha256')
+HTCONDOR_GROUPS = ('htcondor_central_managers', 'htcondor_submitters', 'htcondor_executors')
+
+
+def role_prefixes(role_names):
+    """One prefix per role: its name up to the first underscore (perfsonar_ingest -> perfsonar_)."""
+    return sorted(set(str(name).split('_')[0] + '_' for name in role_names if name))
+
+
+def _name_pattern(prefixes):
+    alternatives = '|'.join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
+    return re.compile(r'(?<![A-Za-z0-9_.])((?:%s)[A-Za-z0-9_]+)' % alternatives)
+
+
+def names_in_text(text, prefixes, pattern=None):
+    """Every prefixed identifier in ``text``."""
+    pattern = pattern or _name_pattern(prefixes)
+    return set(match.group(1) for match in pattern.finditer(text))
+
+
+def _option_specs(argument_specs):
+    """{option name: spec} over every entry point of one role's meta/argument_specs.yml."""
+    options = {}
+    for entry in ((argument_specs or {}).get('argument_specs') or {}).values():
+        for name, spec in ((entry or {}).get('options') or {}).items():
+            options[name] = dict(spec or {})
+    return options
+
+
+def scan_collection(root, load_yaml):
+    """What the collection at ``root`` reads: prefixes, known names, argument specs and role defaults.
+
+    ``load_yaml`` parses YAML text (yaml.safe_load); the caller passes it so this module needs nothing
+    beyond the standard library.
+    """
+    roles_dir = os.path.join(root, 'roles')
+    roles = sorted(name for name in os.listdir(roles_dir) if os.path.isdir(os.path.join(roles_dir, name)))
+    prefixes = role_prefixes(roles)
+    pattern = _name_pattern(prefixes)
+    known = set()
+    for top in SCANNED_DIRS:
+        for directory, subdirs, files in os.walk(os.path.join(root, top)):
+            subdirs[:] = sorted(d for d in subdirs if d not in SKIPPED_DIRS)
+            for name in sorted(files):
+                try:
+                    with open(os.path.join(directory, name), 'rb') as handle:
+                        text = handle.read().decode('utf-8', 'replace')
+                except (IOError, OSError):
+                    continue
+                known.update(names_in_text(text, prefixes, pattern))
+    specs = {}
+    defaults = {}
+    for role in roles:
+        spec_file = os.path.join(roles_dir, role, 'meta', 'argument_specs.yml')
+        if os.path.isfile(spec_file):
+            with open(spec_file) as handle:
+                for option, spec in _option_specs(load_yaml(handle.read())).items():
+                    spec['role'] = role
+                    specs[option] = spec
+        defaults_file = os.path.join(roles_dir, role, 'defaults', 'main.yml')
+        if os.path.isfile(defaults_file):
+            with open(defaults_file) as handle:
+                defaults[role] = load_yaml(handle.read()) or {}
+    for role_defaults in defaults.values():
+        known.update(k for k in role_defaults if any(k.startswith(p) for p in prefixes))
+    known.update(specs)
+    return {'roles': roles, 'prefixes': prefixes, 'known': sorted(known), 'specs': specs, 'defaults': defaults}
+
+
+class _Problems(object):
+    """Messages keyed by their text after the host, so one group variable wrong on 500 hosts is one line."""
+
+    def __init__(self):
+        self.by_text = OrderedDict()
+
+    def add(self, host, text):
+        hosts = self.by_text.setdefault(text, [])
+        if host not in hosts:
+            hosts.append(host)
+
+    def lines(self):
+        out = []
+        for text, hosts in self.by_text.items():
+            if len(hosts) == 1:
+                where = 'host %s' % hosts[0]
+            elif len(hosts) <= HOSTS_SHOWN:
+                where = 'hosts %s' % ', '.join(hosts)
+            else:
+                where = 'hosts %s and %d more' % (', '.join(hosts[:HOSTS_SHOWN]), len(hosts) - HOSTS_SHOWN)
+            out.append('%s: %s' % (where, text))
+        return out
+
+
+def _is_template(value):
+    return isinstance(value, string_types) and any(m in value for m in TEMPLATE_MARKERS)
+
+
+def _walk_strings(value):
+    if isinstance(value, string_types):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            for text in _walk_strings(key):
+                yield text
+            for text in _walk_strings(item):
+                yield text
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            for text in _walk_strings(item):
+                yield text
+
+
+class _Unresolved(Exception):
+    """A value that cannot be templated on the controller (it needs facts or role defaults); not judged."""
+
+
+def _resolve(host_vars, name):
+    try:
+        return host_vars[name]
+    except Exception:  # pylint: disable=broad-except
+        # Templating errors of every kind: the role's own checks judge such values on the host.
+        raise _Unresolved(name)
+
+
+def closest_name(name, known):
+    match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return match[0] if match else ''
+
+
+def url_problem(value, schemes=URL_SCHEMES):
+    """Why ``value`` is not a usable URL ('' when it is): scheme, host and port, parsed, not prefix-matched."""
+    if not isinstance(value, string_types):
+        return 'is not a string'
+    if value != value.strip() or any(c.isspace() for c in value):
+        return 'contains white space'
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as error:
+        return 'does not parse as a URL (%s)' % error
+    if not parts.scheme:
+        return 'has no scheme (%s)' % ' or '.join('%s://' % scheme for scheme in schemes)
+    if parts.scheme not in schemes:
+        return 'has scheme %r, not %s' % (parts.scheme, ' or '.join(schemes))
+    if parts.scheme == 'file':
+        return '' if parts.path else 'names no path'
+    if not parts.hostname:
+        return 'names no host'
+    if port is not None and not 1 <= port <= 65535:
+        return 'has port %s, outside 1-65535' % port
+    return ''
+
+
+def _port_problem(value):
+    if isinstance(value, bool):
+        return 'is a boolean, not a TCP port'
+    try:
+        port = int(str(value).strip())
+    except (TypeError, ValueError):
+        return 'is not a number'
+    if not 1 <= port <= 65535:
+        return 'is outside 1-65535'
+    return ''
+
+
+def _check_spec(name, value, spec):
+    """Problems of one value against its argument spec: list types, choices, ports; '' when fine."""
+    kind = spec.get('type', 'str')
+    if kind == 'list':
+        if isinstance(value, string_types):
+            return ('is the string %r where a list is expected (the role would see the raw string); write a YAML '
+                    'list, e.g. %s: [%s]' % (value, name, ', '.join(v.strip() for v in value.split(',') if v.strip())))
+        if not isinstance(value, (list, tuple)):
+            return 'is %s where a list is expected; write a YAML list' % type(value).__name__
+        if spec.get('elements') == 'dict' and not all(isinstance(v, dict) for v in value):
+            return 'must be a list of mappings; fix the items that are not'
+        return ''
+    if kind == 'dict' and not isinstance(value, dict):
+        return 'is %s where a mapping is expected; write a YAML mapping' % type(value).__name__
+    choices = spec.get('choices')
+    if choices and value not in choices:
+        return '%r is not one of %s; pick one of them' % (value, ', '.join(str(c) for c in choices))
+    if kind == 'int' and name.endswith('_port'):
+        problem = _port_problem(value)
+        if problem:
+            return '%r %s; give a TCP port from 1 to 65535' % (value, problem)
+    elif kind == 'int' and (isinstance(value, bool) or not re.match(r'^-?[0-9]+$', str(value).strip())):
+        return '%r is not an integer; give a whole number' % (value,)
+    return ''
+
+
+def _url_schemes(name):
+    return URL_SCHEMES_BY_NAME.get(name, URL_SCHEMES)
+
+
+def _check_urls(name, value):
+    """URL problems of a variable whose name says it holds URLs; [] when fine or empty."""
+    if value in (None, ''):
+        return []
+    values = value if isinstance(value, (list, tuple)) else [value]
+    problems = []
+    for item in values:
+        if item in (None, ''):
+            continue
+        problem = url_problem(item, _url_schemes(name))
+        if problem:
+            problems.append('%r %s; give a full URL such as %s://host.example.org:port/path'
+                            % (item, problem, _url_schemes(name)[-1] if name in URL_SCHEMES_BY_NAME else 'https'))
+    return problems
+
+
+def _components(value, component_defaults, errors):
+    """bsaas_components checked and merged over the defaults; malformed parts become errors, never a crash."""
+    effective = OrderedDict((name, dict(spec)) for name, spec in component_defaults.items())
+    if value in (None, ''):
+        return effective
+    if not isinstance(value, dict):
+        errors.append('bsaas_components is %s (%r); it must map component names (%s) to {enabled, artifacts}, '
+                      'e.g. bsaas_components: {lark: {enabled: false}}. Fix group_vars/all.yml.'
+                      % ('a list' if isinstance(value, (list, tuple)) else type(value).__name__,
+                         value if not isinstance(value, (list, tuple)) else list(value)[:4],
+                         ', '.join(component_defaults)))
+        return effective
+    for name, settings in value.items():
+        if name not in component_defaults:
+            hint = closest_name(str(name), list(component_defaults))
+            errors.append('bsaas_components.%s is not a component of this collection%s; the components are %s. '
+                          'Fix group_vars/all.yml.' % (name, (' (did you mean %s?)' % hint) if hint else '',
+                                                        ', '.join(component_defaults)))
+            continue
+        if settings is None:
+            settings = {}
+        if not isinstance(settings, dict):
+            errors.append('bsaas_components.%s is %r; it must be a mapping {enabled: true|false, artifacts: [...]}. '
+                          'Fix group_vars/all.yml.' % (name, settings))
+            continue
+        for key in settings:
+            if key not in COMPONENT_KEYS:
+                hint = closest_name(str(key), list(COMPONENT_KEYS))
+                errors.append('bsaas_components.%s.%s is not a component setting%s; a component takes only %s, '
+                              'and a misspelt key is otherwise ignored. Fix group_vars/all.yml.'
+                              % (name, key, (' (did you mean %s?)' % hint) if hint else '',
+                                 ' and '.join(COMPONENT_KEYS)))
+        enabled = settings.get('enabled', effective[name].get('enabled', True))
+        if not isinstance(enabled, bool) and str(enabled).strip().lower() not in (
+                'true', 'false', 'yes', 'no', 'on', 'off', '1', '0'):
+            errors.append('bsaas_components.%s.enabled=%r is not a boolean; write true or false. Fix '
+                          'group_vars/all.yml.' % (name, enabled))
+            enabled = True
+        artifacts = settings.get('artifacts', [])
+        if artifacts is None:
+            artifacts = []
+        if not isinstance(artifacts, (list, tuple)):
+            errors.append('bsaas_components.%s.artifacts is %r; it must be a list of {url: ...} or {path: ..., '
+                          'sha256: ...}. Fix group_vars/all.yml.' % (name, artifacts))
+            artifacts = []
+        for artifact in artifacts:
+            if not isinstance(artifact, dict) or not ('url' in artifact or 'path' in artifact):
+                errors.append('bsaas_components.%s.artifacts: %r must be a mapping with url (probed with HEAD) or '
+                              'path (a file on the controller), and optionally sha256. Fix group_vars/all.yml.'
+                              % (name, artifact))
+                continue
+            extra = [k for k in artifact if k not in ARTIFACT_KEYS]
+            if extra:
+                errors.append('bsaas_components.%s.artifacts: %s not an artifact key (only %s). Fix '
+                              'group_vars/all.yml.' % (name, ', '.join(str(k) for k in extra) +
+                                                       (' is' if len(extra) == 1 else ' are'),
+                                                       ', '.join(ARTIFACT_KEYS)))
+            if 'url' in artifact and not _is_template(artifact['url']):
+                problem = url_problem(artifact['url'])
+                if problem:
+                    errors.append('bsaas_components.%s.artifacts: url %r %s; give the full http(s) URL preflight '
+                                  'probes. Fix group_vars/all.yml.' % (name, artifact['url'], problem))
+        effective[name] = {'enabled': enabled if isinstance(enabled, bool) else
+                           str(enabled).strip().lower() in ('true', 'yes', 'on', '1'),
+                           'artifacts': list(artifacts)}
+    return effective
+
+
+def _networks_of(topology):
+    """(label, IPNetwork) for every site network and Calico pool of the computed topology."""
+    found = []
+    for site in (topology or {}).get('sites', {}).values():
+        if not site.get('hosts'):
+            continue
+        for cidr in site.get('private_networks') or []:
+            found.append(('site %s network %s (bsaas_site_private_networks)' % (site['name'], cidr), cidr))
+        if site.get('calico_pool'):
+            found.append(('site %s Calico pool %s (bsaas_site_calico_pool)' % (site['name'], site['calico_pool']),
+                          site['calico_pool']))
+    parsed = []
+    for label, cidr in found:
+        try:
+            parsed.append((label, netaddr.IPNetwork(str(cidr))))
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            continue
+    return parsed
+
+
+def _lark_subnet_problems(networks, site_networks):
+    problems = []
+    if not isinstance(networks, dict):
+        return ['lark_networks is %s; it must map network names to {type, subnet, ...}' % type(networks).__name__]
+    for net_name, net in networks.items():
+        if not isinstance(net, dict) or not net.get('subnet'):
+            continue
+        subnet = net['subnet']
+        if _is_template(subnet):
+            continue
+        try:
+            lark_net = netaddr.IPNetwork(str(subnet))
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            problems.append('lark_networks.%s.subnet=%r is not a CIDR network; give one such as 10.213.0.0/16'
+                            % (net_name, subnet))
+            continue
+        for label, other in site_networks:
+            if lark_net.first <= other.last and other.first <= lark_net.last:
+                problems.append('lark_networks.%s.subnet %s overlaps %s: job addresses would shadow real ones; '
+                                'give Lark a subnet outside every site network and Calico pool'
+                                % (net_name, lark_net, label))
+    return problems
+
+
+def check_inputs(hostvars, groups, interface, component_defaults, pool=None, topology=None, strict=False,
+                 raw_hostvars=None):
+    """Every inventory input mistake at once: ``{'errors': [...], 'warnings': [...]}``.
+
+    ``hostvars`` maps host to its variables (values may be templated on access and may raise);
+    ``raw_hostvars`` the same untemplated, for the names templates reference (defaults to ``hostvars``).
+    ``interface`` is scan_collection's result. ``pool`` holds the pool-wide values the preflight play sees
+    (bsaas_components, bsaas_htcondor_mode, ...); ``topology`` the computed topology, for the Lark subnets.
+    """
+    pool = dict(pool or {})
+    raw_hostvars = raw_hostvars if raw_hostvars is not None else hostvars
+    errors = []
+    warnings = []
+    prefixes = tuple(interface['prefixes'])
+    known = set(interface['known'])
+    specs = interface['specs']
+    all_hosts = sorted(set(groups.get('all', [])) | set(
+        h for g, members in groups.items() if g not in ('all', 'ungrouped') for h in members or []))
+
+    # Pool-wide choices (group all), and the components.
+    for name, choices in POOL_CHOICES.items():
+        value = pool.get(name, choices[0])
+        if value not in choices:
+            errors.append('%s=%r is not one of %s; pick one. Fix group_vars/all.yml.'
+                          % (name, value, ', '.join(choices)))
+    timeout = pool.get('bsaas_preflight_probe_timeout', 5)
+    if isinstance(timeout, bool) or not re.match(r'^[0-9]+$', str(timeout).strip()) or int(timeout) <= 0:
+        errors.append('bsaas_preflight_probe_timeout=%r must be a positive number of seconds. Fix '
+                      'group_vars/all.yml.' % (timeout,))
+    strict_value = pool.get('bsaas_strict_variables', strict)
+    if not isinstance(strict_value, bool):
+        errors.append('bsaas_strict_variables=%r must be true or false. Fix group_vars/all.yml.' % (strict_value,))
+        strict_value = False
+    components = _components(pool.get('bsaas_components'), component_defaults, errors)
+    mode = pool.get('bsaas_htcondor_mode', 'native')
+
+    def enabled(name):
+        return bool(components.get(name, {}).get('enabled', True))
+
+    # Names the inventory itself reads: variables its templates refer to (helpers such as a path prefix).
+    referenced = set()
+    for host in all_hosts:
+        for value in (raw_hostvars.get(host) or {}).values():
+            for text in _walk_strings(value):
+                if _is_template(text):
+                    referenced.update(names_in_text(text, prefixes))
+    known |= referenced
+
+    unknown = _Problems()
+    values = _Problems()
+    for host in all_hosts:
+        host_vars = hostvars.get(host)
+        if host_vars is None:
+            continue
+        raw = raw_hostvars.get(host) or {}
+        for name in sorted(k for k in raw if isinstance(k, string_types) and k.startswith(prefixes)):
+            if name not in known:
+                hint = closest_name(name, sorted(known))
+                unknown.add(host, '%s is not a variable of this collection, nothing reads it%s; rename or remove it '
+                                  '(bsaas_strict_variables: true makes this an error)'
+                            % (name, (' (did you mean %s?)' % hint) if hint else ''))
+                continue
+            spec = specs.get(name)
+            wants_url = URL_NAME.search(name) or name in URL_LIST_NAMES
+            if spec is None and not wants_url:
+                continue
+            try:
+                value = _resolve(host_vars, name)
+            except _Unresolved:
+                continue
+            if _is_template(value):
+                continue
+            if spec is not None:
+                problem = _check_spec(name, value, spec)
+                if problem:
+                    values.add(host, '%s (role %s) %s' % (name, spec['role'], problem))
+                    continue
+            if wants_url:
+                for problem in _check_urls(name, value):
+                    values.add(host, '%s: %s' % (name, problem))
+
+    # Cross-role facts.
+    native = mode == 'native'
+    if native and enabled('htcondor'):
+        condor_hosts = sorted(set(h for g in HTCONDOR_GROUPS for h in groups.get(g, []) or []))
+        for host in condor_hosts:
+            host_vars = hostvars.get(host) or {}
+            if 'htcondor_pool_domain' not in (raw_hostvars.get(host) or {}):
+                values.add(host, 'htcondor_pool_domain is not set; the htcondor role needs it (it becomes '
+                                 'TRUST_DOMAIN and UID_DOMAIN): set it in group_vars/all.yml, e.g. '
+                                 'htcondor_pool_domain: pool.example.org')
+                continue
+            try:
+                domain = _resolve(host_vars, 'htcondor_pool_domain')
+            except _Unresolved:
+                continue
+            if not isinstance(domain, string_types) or not domain.strip():
+                values.add(host, 'htcondor_pool_domain is empty (%r); it would render an empty TRUST_DOMAIN: set '
+                                 'it in group_vars/all.yml to the pool\'s DNS domain, e.g. pool.example.org'
+                           % (domain,))
+            elif any(c.isspace() for c in domain.strip()) or '/' in domain:
+                values.add(host, 'htcondor_pool_domain=%r is not a DNS domain; set it to one such as '
+                                 'pool.example.org' % (domain,))
+
+    etcd_defaults = interface['defaults'].get('etcd', {})
+    etcd_group_name = etcd_defaults.get('etcd_group', 'etcd')
+    members = list(groups.get(etcd_group_name, []) or [])
+    if enabled('etcd') and members:
+        allowed = etcd_defaults.get('etcd_allowed_member_counts', [3, 5])
+        first = hostvars.get(sorted(members)[0]) or {}
+        if 'etcd_allowed_member_counts' in (raw_hostvars.get(sorted(members)[0]) or {}):
+            try:
+                allowed = _resolve(first, 'etcd_allowed_member_counts')
+            except _Unresolved:
+                allowed = None
+        if isinstance(allowed, (list, tuple)) and len(members) not in [int(n) for n in allowed
+                                                                       if re.match(r'^[0-9]+$', str(n))]:
+            errors.append('group %s has %d member(s) (%s); etcd needs an odd quorum size, one of %s '
+                          '(etcd_allowed_member_counts): add or remove members in the inventory'
+                          % (etcd_group_name, len(members), ', '.join(sorted(members)),
+                             ', '.join(str(n) for n in allowed)))
+
+    if enabled('lark') and native and enabled('htcondor') and HAS_NETADDR:
+        site_networks = _networks_of(topology)
+        lark_default = interface['defaults'].get('lark', {}).get('lark_networks', {})
+        for host in sorted(groups.get('htcondor_executors', []) or []):
+            if 'lark_networks' in (raw_hostvars.get(host) or {}):
+                try:
+                    networks = _resolve(hostvars.get(host) or {}, 'lark_networks')
+                except _Unresolved:
+                    continue
+            else:
+                networks = lark_default
+            for problem in _lark_subnet_problems(networks, site_networks):
+                values.add(host, problem)
+
+    errors.extend(values.lines())
+    if strict_value:
+        errors.extend(unknown.lines())
+    else:
+        warnings.extend(unknown.lines())
+    return {'errors': errors, 'warnings': warnings}
