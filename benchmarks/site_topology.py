@@ -37,7 +37,8 @@ def generate(executors):
     """(hostvars, groups, inventory YAML text) for a pool with front-ends in Torino and a submitter in Bologna."""
     hostvars, groups = {}, {"all": [], "htcondor_central_managers": ["to-fe1"], "htcondor_submitters": ["bo-ui1"],
                             "htcondor_executors": [], "etcd": ["to-fe1", "to-fe2", "to-fe3"]}
-    lines = ["all:", "  children:"]
+    # The htcondor role needs a pool domain; preflight refuses a pool without one.
+    lines = ["all:", "  vars: {htcondor_pool_domain: %s}" % POOL_DOMAIN, "  children:"]
     left = executors
     for index, (name, asn, nat, prefix, pool, share) in enumerate(SITES):
         count = left if index == len(SITES) - 1 else int(executors * share)
