@@ -30,13 +30,9 @@ from collections import OrderedDict
 
 from ansible.module_utils.six import string_types
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
-
-try:
-    import netaddr
-    HAS_NETADDR = True
-except ImportError:  # pragma: no cover - the topology filter already requires netaddr on the controller
-    netaddr = None
-    HAS_NETADDR = False
+# One parser and one overlap test for networks, the topology's (netaddr; a CIDR, never a bare address).
+from ansible_collections.htcfarm.bsaas.plugins.module_utils.topology import (
+    HAS_NETADDR, _overlap as networks_overlap, _parse_network as parse_network)
 
 # Where the collection reads variables: everything under these directories of the collection.
 SCANNED_DIRS = ('roles', 'playbooks', 'plugins')
@@ -58,7 +54,7 @@ HTCONDOR_GROUPS = ('htcondor_central_managers', 'htcondor_submitters', 'htcondor
 
 def role_prefixes(role_names):
     """One prefix per role: its name up to the first underscore (perfsonar_ingest -> perfsonar_)."""
-    return sorted(set(str(name).split('_')[0] + '_' for name in role_names if name))
+    return sorted(set(str(name).split('_', 1)[0] + '_' for name in role_names if name))
 
 
 def _name_pattern(prefixes):
@@ -154,14 +150,11 @@ def _walk_strings(value):
         yield value
     elif isinstance(value, dict):
         for key, item in value.items():
-            for text in _walk_strings(key):
-                yield text
-            for text in _walk_strings(item):
-                yield text
+            yield from _walk_strings(key)
+            yield from _walk_strings(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            for text in _walk_strings(item):
-                yield text
+            yield from _walk_strings(item)
 
 
 class _Unresolved(Exception):
@@ -342,13 +335,7 @@ def _networks_of(topology):
         if site.get('calico_pool'):
             found.append(('site %s Calico pool %s (bsaas_site_calico_pool)' % (site['name'], site['calico_pool']),
                           site['calico_pool']))
-    parsed = []
-    for label, cidr in found:
-        try:
-            parsed.append((label, netaddr.IPNetwork(str(cidr))))
-        except (netaddr.AddrFormatError, ValueError, TypeError):
-            continue
-    return parsed
+    return [(label, parse_network(cidr)) for label, cidr in found if parse_network(cidr) is not None]
 
 
 def _lark_subnet_problems(networks, site_networks):
@@ -361,14 +348,13 @@ def _lark_subnet_problems(networks, site_networks):
         subnet = net['subnet']
         if _is_template(subnet):
             continue
-        try:
-            lark_net = netaddr.IPNetwork(str(subnet))
-        except (netaddr.AddrFormatError, ValueError, TypeError):
+        lark_net = parse_network(subnet)
+        if lark_net is None:
             problems.append('lark_networks.%s.subnet=%r is not a CIDR network; give one such as 10.213.0.0/16'
                             % (net_name, subnet))
             continue
         for label, other in site_networks:
-            if lark_net.first <= other.last and other.first <= lark_net.last:
+            if networks_overlap(lark_net, other):
                 problems.append('lark_networks.%s.subnet %s overlaps %s: job addresses would shadow real ones; '
                                 'give Lark a subnet outside every site network and Calico pool'
                                 % (net_name, lark_net, label))
