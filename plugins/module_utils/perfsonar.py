@@ -864,7 +864,7 @@ def transfer_throttles(pairs, local_site, per_transfer_mbps, minimum=2, maximum=
 # The STARTD_CRON run: archive -> figures -> ad, with a cache for when the archive is down.
 # --------------------------------------------------------------------------------------------
 
-CRON_REQUIRED = ("archive_type", "archive_url", "sites", "local_site")
+CRON_REQUIRED = ("archive_type", "archive_url", "sites")
 
 
 def make_client(config, transport):
@@ -892,20 +892,19 @@ def aggregation_settings(config):
     }
 
 
-def run_cron(config, transport, now=None):
-    """One STARTD_CRON run; returns the text to print. Never raises for archive trouble.
+def read_figures(config, transport, now):
+    """(site_map, pairs, figures_time, status) from the archive, or from the last good figures when it fails.
 
-    When the archive fails, the last good figures (cache_path) are published while younger than
-    cache_max_age_seconds, with PerfSONAR_Status naming the failure; older than that, only the status is
-    published, so the policy treats every site as unmeasured instead of trusting old numbers.
+    When the archive fails, the last good figures (cache_path) are used while younger than
+    cache_max_age_seconds, with a status naming the failure; older than that, no figures at all, so the policy
+    treats every site as unmeasured instead of trusting old numbers.
     """
     missing = [key for key in CRON_REQUIRED if not config.get(key)]
     if missing:
         raise ConfigError("perfSONAR ingest configuration lacks {0}".format(", ".join(missing)))
-    now = time.time() if now is None else now
     site_map = SiteMap(config["sites"])
-    local_site = config["local_site"]
-    if local_site not in site_map.sites:
+    local_site = config.get("local_site")
+    if local_site and local_site not in site_map.sites:
         raise ConfigError("local_site {0!r} is not one of the sites {1}".format(local_site, site_map.sites))
     window = int(config.get("window_seconds", DEFAULT_SETTINGS["window_seconds"]))
     cache_path = config.get("cache_path")
@@ -927,9 +926,140 @@ def run_cron(config, transport, now=None):
             pairs = {}
             figures_time = now
             status = "no data: {0}".format(err)
-    attrs = startd_attributes(pairs, local_site, site_map.sites, figures_time,
-                              local_mbps=config.get("local_mbps"), status=status[:500],
+    return site_map, pairs, figures_time, status[:500]
+
+
+def run_cron(config, transport, now=None, query=None):
+    """One STARTD_CRON run; returns the text to print. Never raises for archive or collector trouble.
+
+    source "archive" (the default) reads the archive itself; source "collector" takes this site's figures from
+    the ad the central manager's publisher keeps in the collector (see run_cron_collector), through ``query``.
+    """
+    now = time.time() if now is None else now
+    if config.get("source") == "collector":
+        return run_cron_collector(config, query, now)
+    missing = [key for key in CRON_REQUIRED + ("local_site",) if not config.get(key)]
+    if missing:
+        raise ConfigError("perfSONAR ingest configuration lacks {0}".format(", ".join(missing)))
+    site_map, pairs, figures_time, status = read_figures(config, transport, now)
+    attrs = startd_attributes(pairs, config["local_site"], site_map.sites, figures_time,
+                              local_mbps=config.get("local_mbps"), status=status,
                               submit_site_attr=config.get("submit_site_attribute", "BSaaSSubmitSite"))
+    return render_startd_cron_output(attrs)
+
+
+# --------------------------------------------------------------------------------------------
+# One archive read for the whole pool: the central manager publishes one ad per site in the collector,
+# every execute node copies its site's figures from there. The archive's load per period is one read,
+# whatever the number of execute nodes.
+# --------------------------------------------------------------------------------------------
+
+SITE_AD_TYPE = "BSaaSPerfSONAR"
+
+
+def site_ad_constraint(site):
+    """The collector constraint that selects the published figures of one site."""
+    return "MyType == {0} && {1}Site == {2}".format(_classad_string(SITE_AD_TYPE), ATTRIBUTE_PREFIX,
+                                                   _classad_string(site))
+
+
+def site_ads(config, transport, now=None):
+    """(ads, status, site_count): one generic ad per site, holding the PerfSONAR_* attributes of its startds.
+
+    Each ad is a list of (name, expression text) with MyType, Name and ClassAdLifetime first; the collector
+    drops an ad its publisher stopped refreshing after ClassAdLifetime seconds (cache_max_age_seconds).
+    """
+    now = time.time() if now is None else now
+    site_map, pairs, figures_time, status = read_figures(config, transport, now)
+    pool = config.get("pool_name") or "pool"
+    lifetime = int(config.get("cache_max_age_seconds", 6 * 3600))
+    submit_attr = config.get("submit_site_attribute", "BSaaSSubmitSite")
+    local_mbps = config.get("local_mbps")
+    index = _pairs_by_site(pairs)
+    ads = []
+    for site in site_map.sites:
+        head = [("MyType", _classad_string(SITE_AD_TYPE)),
+                ("Name", _classad_string("perfsonar-{0}@{1}".format(site, pool))),
+                ("ClassAdLifetime", str(lifetime))]
+        ads.append(head + startd_attributes(index.get(site, {}), site, site_map.sites, figures_time,
+                                            local_mbps=local_mbps, status=status, submit_site_attr=submit_attr))
+    return ads, status, len(site_map.sites)
+
+
+def _pairs_by_site(pairs):
+    """The pairs each site's attributes read (into or out of it), so 100 sites do not scan 9,900 pairs each."""
+    index = {}
+    for key, figures in pairs.items():
+        for site in key:
+            index.setdefault(site, {})[key] = figures
+    return index
+
+
+def render_advertise_input(ads):
+    """condor_advertise -multiple input: one 'Attr = value' line each, ads separated by a blank line."""
+    return "\n".join("".join("{0} = {1}\n".format(name, value) for name, value in ad) for ad in ads)
+
+
+def parse_long_ads(text):
+    """Ads of ``condor_status -long`` output as lists of (name, expression text), in their order."""
+    ads = []
+    current = []
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                ads.append(current)
+                current = []
+            continue
+        name, sep, value = line.partition(" = ")
+        if sep:
+            current.append((name.strip(), value.strip()))
+    if current:
+        ads.append(current)
+    return ads
+
+
+def run_cron_collector(config, query, now=None):
+    """STARTD_CRON output from this site's ad in the collector; the archive is never read here.
+
+    ``query(constraint)`` returns ``condor_status -long`` text or raises ArchiveError. When the collector has no
+    ad for the site or cannot be asked, the last figures taken (cache_path) are published while their
+    PerfSONAR_Updated is younger than cache_max_age_seconds, with PerfSONAR_Status naming the failure; then only
+    the site and the status.
+    """
+    now = time.time() if now is None else now
+    local_site = config.get("local_site")
+    if not local_site:
+        raise ConfigError("perfSONAR ingest configuration lacks local_site")
+    if query is None:
+        raise ConfigError("source collector needs a collector query")
+    cache_path = config.get("cache_path")
+    try:
+        ads = parse_long_ads(query(site_ad_constraint(local_site)))
+        if not ads:
+            raise ArchiveError("the collector holds no perfSONAR figures for site {0}; check the publisher on the "
+                               "central manager (systemctl status bsaas-perfsonar-publish.service)".format(local_site))
+        attrs = [(name, value) for name, value in ads[0] if name.startswith(ATTRIBUTE_PREFIX)]
+        if cache_path:
+            _write_cache(cache_path, {"time": now, "attrs": attrs})
+    except ArchiveError as err:
+        cached = _read_cache(cache_path, "attrs") if cache_path else None
+        max_cache_age = int(config.get("cache_max_age_seconds", 6 * 3600))
+        attrs = None
+        if cached is not None:
+            figures = [(name, value) for name, value in cached["attrs"]]
+            updated = dict(figures).get(ATTRIBUTE_PREFIX + "Updated")
+            try:
+                fresh = updated is not None and now - float(updated) <= max_cache_age
+            except ValueError:
+                fresh = False
+            if fresh:
+                attrs = [(name, _classad_string("cached: {0}".format(err)[:500])
+                          if name == ATTRIBUTE_PREFIX + "Status" else value) for name, value in figures]
+        if attrs is None:
+            attrs = [(ATTRIBUTE_PREFIX + "Site", _classad_string(local_site)),
+                     (ATTRIBUTE_PREFIX + "Updated", str(int(now))),
+                     (ATTRIBUTE_PREFIX + "Status", _classad_string("no data: {0}".format(err)[:500])),
+                     (ATTRIBUTE_PREFIX + "SubmitSiteInMbps", "undefined")]
     return render_startd_cron_output(attrs)
 
 
@@ -946,11 +1076,11 @@ def _write_cache(path, content):
         raise
 
 
-def _read_cache(path):
+def _read_cache(path, key="pairs"):
     try:
         with open(path) as stream:
             content = json.load(stream)
-        if isinstance(content, dict) and "time" in content and "pairs" in content:
+        if isinstance(content, dict) and "time" in content and key in content:
             return content
     except (IOError, OSError, ValueError):
         return None
