@@ -23,6 +23,7 @@ import ssl
 import tempfile
 import threading
 import time
+from array import array
 
 try:
     from urllib.parse import urlencode, urljoin
@@ -514,6 +515,70 @@ def opensearch_samples(doc):
     Endpoints are meta.source.ip / meta.destination.ip (03-normalize_endpoints); when the pipeline could not
     resolve them, test.spec.source / test.spec.dest are used as they are (a host name stays unmapped).
     """
+    meta = doc.get("meta")
+    test = doc.get("test")
+    result = doc.get("result")
+    pscheduler = doc.get("pscheduler")
+    if type(meta) is not dict or type(test) is not dict or type(result) is not dict or type(pscheduler) is not dict:
+        return _opensearch_samples_flat(doc)  # flat dotted keys, or parts missing: the general path
+    try:
+        source = meta["source"]["ip"]
+        destination = meta["destination"]["ip"]
+    except (KeyError, TypeError):
+        source = _nested(meta, "source", "ip")
+        destination = _nested(meta, "destination", "ip")
+    spec = test.get("spec")
+    if not source or not destination:
+        if not isinstance(spec, dict):
+            spec = {}
+        source = source or spec.get("source")
+        destination = destination or spec.get("dest")
+    started = pscheduler.get("start_time")
+    ts = _TIMESTAMPS.get(started) if type(started) is str else None
+    if ts is None:
+        ts = parse_timestamp(started)
+        if ts is not None and type(started) is str:
+            if len(_TIMESTAMPS) > 200000:
+                _TIMESTAMPS.clear()
+            _TIMESTAMPS[started] = ts
+    if not source or not destination or ts is None:
+        return []
+    test_type = test.get("type")
+    if test_type == "throughput":
+        if type(spec) is dict and _truthy(spec.get("udp")):
+            return []
+        value = result.get("throughput")
+        if type(value) is not float:
+            value = _number(value)
+        return [] if value is None else [(source, destination, METRIC_THROUGHPUT, ts, value / 1e6)]
+    out = []
+    if test_type == "rtt":
+        mean = _number(_nested(result, "rtt", "mean"))
+        if mean is not None:
+            out.append((source, destination, METRIC_RTT, ts, mean * 1000.0))
+    elif test_type in ("latency", "latencybg"):
+        mean = _number(_nested(result, "latency", "mean"))
+        if mean is not None:
+            out.append((source, destination, METRIC_OWDELAY, ts, mean))
+    else:
+        return out
+    loss = _number(_nested(result, "packets", "loss"))
+    if loss is not None:
+        out.append((source, destination, METRIC_LOSS, ts, loss))
+    return out
+
+
+# Sample times already parsed: a mesh's tests start on a schedule, so the same texts recur (bounded).
+_TIMESTAMPS = {}
+
+
+def _nested(node, first, second):
+    inner = node.get(first)
+    return inner.get(second) if isinstance(inner, dict) else None
+
+
+def _opensearch_samples_flat(doc):
+    """opensearch_samples for documents whose _source keeps flat dotted keys (or lacks whole objects)."""
     source = _dig(doc, "meta.source.ip") or _dig(doc, "test.spec.source")
     destination = _dig(doc, "meta.destination.ip") or _dig(doc, "test.spec.dest")
     ts = parse_timestamp(_dig(doc, "pscheduler.start_time"))
@@ -654,10 +719,10 @@ class PairAggregator:
         self.samples_seen = 0
         self.samples_used = 0
         self.unmapped_hosts = set()
+        self._pair_sites = {}
 
-    def add(self, sample):
-        source, destination, metric, ts, value = sample
-        self.samples_seen += 1
+    def _sites_of(self, source, destination):
+        """(source site, destination site) of a host pair, None when unmapped or inside one site (cached)."""
         source_site = self.site_map.site_of(source)
         destination_site = self.site_map.site_of(destination)
         if source_site is None or destination_site is None:
@@ -665,21 +730,43 @@ class PairAggregator:
                 self.unmapped_hosts.add(source)
             if destination_site is None:
                 self.unmapped_hosts.add(destination)
-            return
-        if source_site == destination_site:
-            return
-        key = (source_site, destination_site, metric)
-        bucket = self.values.get(key)
-        if bucket is None:
-            bucket = self.values[key] = []
-        bucket.append(value)
-        if ts > self.newest.get(key, 0):
-            self.newest[key] = ts
-        self.samples_used += 1
+            sites = None
+        elif source_site == destination_site:
+            sites = None
+        else:
+            sites = (source_site, destination_site)
+        self._pair_sites[(source, destination)] = sites
+        return sites
+
+    def add(self, sample):
+        self.add_all((sample,))
 
     def add_all(self, samples):
-        for sample in samples:
-            self.add(sample)
+        """Bucket every sample by (source site, destination site, metric); values kept as C doubles."""
+        pair_sites = self._pair_sites
+        values = self.values
+        newest = self.newest
+        seen = used = 0
+        for source, destination, metric, ts, value in samples:
+            seen += 1
+            pair = (source, destination)
+            if pair in pair_sites:
+                sites = pair_sites[pair]
+            else:
+                sites = self._sites_of(source, destination)
+            if sites is None:
+                continue
+            key = sites + (metric,)
+            bucket = values.get(key)
+            if bucket is None:
+                bucket = values[key] = array("d")
+                newest[key] = ts
+            elif ts > newest[key]:
+                newest[key] = ts
+            bucket.append(value)
+            used += 1
+        self.samples_seen += seen
+        self.samples_used += used
         return self
 
     def summary(self, now, settings=None):

@@ -21,7 +21,11 @@ from ansible_collections.htcfarm.bsaas.tests.unit.plugins.module_utils.fixtures.
 from ansible_collections.htcfarm.bsaas.tests.unit.plugins.module_utils.test_perfsonar import (
     HOUR, NOW, SITES, mesh)
 
-classad2 = pytest.importorskip("classad2", reason="HTCondor's classad2 bindings (htcondor 24+ wheel) missing")
+try:
+    import classad2
+except ImportError:  # Python 3.6 (EL7): no wheel; the ClassAd checks skip, the rest still runs
+    classad2 = None
+needs_classad2 = pytest.mark.skipif(classad2 is None, reason="HTCondor's classad2 bindings (htcondor 24+ wheel) missing")
 
 
 @pytest.fixture
@@ -39,7 +43,15 @@ def publish_config(archive, tmp_path, **extra):
 
 
 def collector_of(ads):
-    """condor_status -any -constraint C -long over these ads: classad2 decides which match."""
+    """condor_status -any -constraint C -long over these ads: classad2 decides which match.
+
+    Without classad2 (Python 3.6), an ad matches when the constraint is exactly the site constraint of its site.
+    """
+    if classad2 is None:
+        def by_site(constraint):
+            return "\n".join(ps.render_advertise_input([ad]) for ad in ads
+                             if constraint == ps.site_ad_constraint(dict(ad)["PerfSONAR_Site"].strip('"')))
+        return by_site
     parsed = [classad2.parseOne(ps.render_advertise_input([ad]), classad2.ParserType.Old) for ad in ads]
 
     def query(constraint):
@@ -49,6 +61,7 @@ def collector_of(ads):
     return query
 
 
+@needs_classad2
 def test_one_archive_read_gives_every_site_its_ad(archive, tmp_path):
     ads, status, count = ps.site_ads(publish_config(archive, tmp_path), ps.urllib_transport(), now=NOW)
     reads = len(archive.state.requests)
@@ -69,6 +82,7 @@ def test_one_archive_read_gives_every_site_its_ad(archive, tmp_path):
     assert reads > 0 and len(archive.state.requests) == reads * 4
 
 
+@needs_classad2
 def test_execute_nodes_copy_their_site_from_the_collector_without_reading_the_archive(archive, tmp_path):
     ads, _status, _count = ps.site_ads(publish_config(archive, tmp_path), ps.urllib_transport(), now=NOW)
     reads = len(archive.state.requests)
@@ -104,8 +118,9 @@ def test_collector_trouble_publishes_the_last_figures_then_only_the_status(archi
     nothing = ps.run_cron(dict(config, cache_path=str(tmp_path / "other.json")), None, now=NOW,
                           query=collector_of([]))
     assert "no perfSONAR figures for site bari" in nothing and "bsaas-perfsonar-publish" in nothing
-    ad = classad2.parseOne(expired[:expired.rindex("-\n")], classad2.ParserType.Old)
-    assert ad["PerfSONAR_Site"] == "bari"
+    if classad2 is not None:
+        ad = classad2.parseOne(expired[:expired.rindex("-\n")], classad2.ParserType.Old)
+        assert ad["PerfSONAR_Site"] == "bari"
 
 
 def test_publisher_keeps_the_last_good_figures_while_the_archive_is_down(archive, tmp_path):
@@ -129,6 +144,7 @@ def test_long_output_parser_reads_condor_status_blocks():
     assert ps.site_ad_constraint("bari") == 'MyType == "BSaaSPerfSONAR" && PerfSONAR_Site == "bari"'
 
 
+@needs_classad2
 def test_publisher_entry_point_prints_the_ads_outside_ansible(archive, tmp_path):
     repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
     install = tmp_path / "libexec"
