@@ -379,6 +379,38 @@ def parse_with_tool(run_command, tool, root, read_knobs):
     return values, None
 
 
+# One "NAME = value" line per knob in `condor_config_val -dump`; comments and continuation lines are skipped.
+DUMP_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\s*=")
+# HTCondor 23 prints about 1,100 knobs with no configuration at all; far fewer means no default table came out.
+MIN_KNOB_TABLE = 200
+
+
+def knob_table_from_dump(text):
+    """Knob names from `condor_config_val -dump` output (upper case)."""
+    names = set()
+    for line in (text or "").splitlines():
+        match = DUMP_LINE.match(line)
+        if match:
+            names.add(match.group(1).upper())
+    return names
+
+
+def tool_knob_table(run_command, tool):
+    """HTCondor's default knob table as condor_config_val knows it: (names, None) or (None, why not).
+
+    With CONDOR_CONFIG=/dev/null no configuration file is read, so `-dump` prints exactly the defaults
+    HTCondor knows -- the table the bindings expose as htcondor.param -- and the knob check no longer
+    depends on which bindings the host has.
+    """
+    rc, stdout, stderr = run_command([tool, "-dump"], environ_update={"CONDOR_CONFIG": os.devnull})
+    if rc != 0:
+        return None, "condor_config_val -dump exited with %d: %s" % (rc, (stderr or stdout or "").strip()[-300:])
+    names = knob_table_from_dump(stdout)
+    if len(names) < MIN_KNOB_TABLE:
+        return None, "condor_config_val -dump listed only %d knobs, too few to be HTCondor's table" % len(names)
+    return names, None
+
+
 def restart_needed(before_values, after_values, before_text, after_text):
     """Whether the change needs a restart; compares effective values when a parser read them."""
     if before_values is not None and after_values is not None:
@@ -478,6 +510,14 @@ def _validate(module, params, file_name, path, desired, current, result):
             if error:
                 module.fail_json(msg="condor_config_val refused %s: %s" % (
                     path, explain_parse_error(error, [after.fragment_path, after.root], path)), **refused)
+            table, why_not = tool_knob_table(module.run_command, location)
+            if table is None:
+                module.fail_json(msg="%s: the knob names cannot be checked: %s. Fix the HTCondor installation "
+                                     "(condor_config_val must print its default table), or pass validate: false "
+                                     "to write unchecked." % (path, why_not), **refused)
+            unknown = unknown_knobs(list(params["knobs"] or {}), table, params["custom_knobs"])
+            if unknown:
+                module.fail_json(msg="%s: %s" % (path, describe_unknown(unknown)), unknown_knobs=[n for n, c in unknown], **refused)
             before_values, _error = parse_with_tool(module.run_command, location, before.root, read)
             result["validated_with"] = "condor_config_val"
             result["effective"] = dict((k, v) for k, v in values.items() if k in (params["knobs"] or {}))

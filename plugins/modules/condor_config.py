@@ -108,8 +108,10 @@ attributes:
     support: full
     platforms: posix
 notes:
-  - Unknown-knob checks need the Python bindings (C(htcondor2) from the C(htcondor) wheel 23.x and later,
-    or C(htcondor) on EL7 with HTCondor 23.0); with C(condor_config_val) only the parse is checked.
+  - Unknown knobs are refused whichever parser the host has. With the Python bindings (C(htcondor2) from the
+    C(htcondor) wheel 23.x and later, or C(htcondor) on EL7 with HTCondor 23.0) the default table is
+    C(htcondor.param); with only C(condor_config_val) it is what C(CONDOR_CONFIG=/dev/null condor_config_val -dump)
+    prints, the same table. When that table cannot be read the module fails rather than write unchecked names.
 seealso:
   - name: HTCondor configuration macros
     description: The knob reference.
