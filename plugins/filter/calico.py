@@ -41,6 +41,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.htcfarm.bsaas.plugins.module_utils import calico
+from ansible_collections.htcfarm.bsaas.plugins.module_utils import inputs
 
 
 def calico_resources(settings):
@@ -81,9 +82,15 @@ def calico_subnets_outside_pools(subnets, pools):
         raise AnsibleFilterError(str(err))
 
 
+def calico_input_problems(values):
+    """The calico role's fact-free input checks (the same code site.yml's preflight runs on the controller)."""
+    return inputs.role_problems('calico', dict(values or {}))
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "calico_input_problems": calico_input_problems,
             "calico_resources": calico_resources,
             "calico_cni_config": calico_cni_config,
             "calico_instance_network": calico_instance_network,

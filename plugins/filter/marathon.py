@@ -45,6 +45,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.htcfarm.bsaas.plugins.module_utils import calico
+from ansible_collections.htcfarm.bsaas.plugins.module_utils import inputs
 from ansible_collections.htcfarm.bsaas.plugins.module_utils.condor import CondorConfigError, render_fragment
 
 DAEMON_GROUPS = ("cm", "submit", "execute")
@@ -191,9 +192,21 @@ def _guard(function):
     return wrapper
 
 
+def marathon_input_problems(values):
+    """The marathon role's fact-free input checks (the same code site.yml's preflight runs on the controller)."""
+    return inputs.role_problems('marathon', dict(values or {}))
+
+
+def marathon_bsaas_input_problems(values):
+    """The bsaas role's fact-free input checks (the same code site.yml's preflight runs on the controller)."""
+    return inputs.role_problems('bsaas', dict(values or {}))
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "marathon_input_problems": marathon_input_problems,
+            "marathon_bsaas_input_problems": marathon_bsaas_input_problems,
             "marathon_bsaas_apps": _guard(bsaas_apps),
             "marathon_bsaas_condor_config": _guard(bsaas_condor_config),
             "marathon_bsaas_addresses": _guard(instance_addresses),

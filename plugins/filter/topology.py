@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
@@ -30,6 +31,11 @@ except ImportError:  # pragma: no cover - ansible-core itself needs PyYAML
 # bsaas_components_on(table, host, groups[, names]) -> table entries whose host pattern includes host
 # bsaas_input_check(hostvars, groups, component_defaults, pool, topology) -> {errors, warnings}: variable
 #   names nothing in the collection reads, and values the roles would refuse (or silently misuse)
+# bsaas_role_check(hostvars, groups, table, components, mode, topology_inputs) -> {problems, provisions, fetches}:
+#   every enabled component's argument spec and fact-free checks on every host it runs on, what the roles
+#   provide to each other (etcd -> calico, marathon -> bsaas) and what they would fetch
+# bsaas_probe_results(probed) -> the shared probe's answers as deploy-plan probe results
+# bsaas_role_verdicts(problems, plan) -> {errors, warnings}: role problems of deployed / skipped components
 
 # Only these variables shape the topology; reading just them keeps the filter fast on big inventories,
 # because every hostvars lookup is templated on access.
@@ -176,6 +182,230 @@ def bsaas_input_check(hostvars, groups, component_defaults, pool=None, topology=
     return _plain(result)
 
 
+def _trusted(value, trust):
+    """Role defaults and vars read from YAML, marked as templates Ansible may render (ansible-core 2.19)."""
+    if trust is None:
+        return value
+    if isinstance(value, dict):
+        return dict((k, _trusted(v, trust)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_trusted(v, trust) for v in value]
+    if isinstance(value, str) and ('{{' in value or '{%' in value):
+        return trust(value)
+    return value
+
+
+def _has_template(value):
+    if isinstance(value, str):
+        return '{{' in value or '{%' in value
+    if isinstance(value, dict):
+        return any(_has_template(k) or _has_template(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+_UNRENDERABLE = object()
+_IDENTIFIER = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+# Names whose value is the same for every host of the pass; left out of the rendering cache keys.
+_GLOBAL_NAMES = frozenset(['groups', 'hostvars'])
+
+
+class _RoleValues(object):
+    """resolve(host, role, names): the values a role would see on a host, rendered on the controller.
+
+    Precedence as in a site.yml run: role defaults < inventory < role vars < what site.yml hands the host
+    (set_fact: topology inputs, other roles' provisions). A value that cannot be rendered here (it needs facts
+    or a file made later) is left out, and the role judges it on the host.
+    """
+
+    def __init__(self, hostvars, groups, interface, handed):
+        from ansible.parsing.dataloader import DataLoader
+        try:
+            from ansible.template import trust_as_template as trust
+        except ImportError:  # ansible-core < 2.19 renders every string
+            trust = None
+        self.trust = trust
+        self.loader = DataLoader()
+        self.hostvars = hostvars
+        self.groups = groups
+        self.interface = interface
+        self.handed = handed
+        self.raw = {}
+        self.contexts = {}
+        self._templar = None
+        self.rendered = {}
+        self.classes = {}
+        self.by_class = {}
+        self.defaults = dict((r, _trusted(v, trust)) for r, v in interface['defaults'].items())
+        self.role_vars = dict((r, _trusted(v, trust)) for r, v in interface.get('vars', {}).items())
+
+    def _fingerprint(self, value, variables, depth):
+        if isinstance(value, (bool, int, float)) or value is None:
+            return repr(value)
+        if isinstance(value, str):
+            if depth < 6 and ('{{' in value or '{%' in value):
+                return (str(value),) + tuple(
+                    (ident, self._fingerprint(variables[ident], variables, depth + 1) if ident in variables else '-')
+                    for ident in sorted(set(_IDENTIFIER.findall(value))) if ident not in _GLOBAL_NAMES)
+            return str(value)
+        try:
+            return json.dumps(value, sort_keys=True, default=str)
+        except (TypeError, ValueError):
+            return None
+
+    def cache_key(self, value, variables):
+        """What the rendered value depends on: the template and, transitively, the values of the names it uses.
+
+        groups and hostvars are the same for every host; everything else (inventory_hostname included) is in the
+        key, so hosts with the same inputs share one rendering and Jinja compiles each template far fewer times.
+        """
+        key = self._fingerprint(value, variables, 0)
+        if key is None or (isinstance(key, tuple) and any(part is None for part in key)):
+            return None
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def templar(self, variables):
+        """One Templar for the whole pass, so Jinja compiles each template once (not once per host)."""
+        if self._templar is None:
+            from ansible.template import Templar
+            self._templar = Templar(loader=self.loader, variables=variables)
+        else:
+            self._templar.available_variables = variables
+        return self._templar
+
+    def inventory(self, host):
+        if host not in self.raw:
+            try:
+                source = self.hostvars[host]
+            except KeyError:
+                source = {}
+            self.raw[host] = dict(getattr(source, '_vars', None) or source)
+        return self.raw[host]
+
+    def sets(self, host, name):
+        return name in self.inventory(host)
+
+    def context(self, host, role):
+        key = (host, role)
+        if key not in self.contexts:
+            merged = dict(self.defaults.get(role, {}))
+            merged.update(self.inventory(host))
+            merged.update(self.role_vars.get(role, {}))
+            merged.update(self.handed.get(host, {}))
+            merged.update({'groups': self.groups, 'inventory_hostname': host,
+                           'inventory_hostname_short': host.split('.')[0], 'hostvars': self.hostvars,
+                           'group_names': sorted(g for g, m in self.groups.items() if host in m and g != 'all')})
+            if len(self.contexts) > 64:
+                self.contexts = {}
+            self.contexts[key] = merged
+        return self.contexts[key]
+
+    def host_class(self, host):
+        """Hosts in the same groups, with the same collection variables and the same handed inputs, see the same
+        role values but for their names: the role values are resolved once per such class."""
+        if host not in self.classes:
+            prefixes = tuple(self.interface['prefixes'])
+            raw = self.inventory(host)
+            own = dict((k, v) for k, v in raw.items() if isinstance(k, str) and k.startswith(prefixes))
+            try:
+                fingerprint = json.dumps([own, self.handed.get(host, {})], sort_keys=True, default=str)
+            except (TypeError, ValueError):
+                fingerprint = host
+            membership = tuple(sorted(g for g, m in self.groups.items() if host in m))
+            self.classes[host] = (membership, fingerprint)
+        return self.classes[host]
+
+    def __call__(self, host, role, names):
+        key = (role, tuple(names), self.host_class(host))
+        if key not in self.by_class:
+            self.by_class[key] = self.resolve(host, role, names)
+        return self.by_class[key]
+
+    def resolve(self, host, role, names):
+        variables = self.context(host, role)
+        templar = None
+        out = {}
+        for name in names:
+            if name not in variables:
+                continue
+            value = variables[name]
+            if not _has_template(value):
+                out[name] = value
+                continue
+            key = self.cache_key(value, variables)
+            if key is not None and key in self.rendered:
+                if self.rendered[key] is not _UNRENDERABLE:
+                    out[name] = self.rendered[key]
+                continue
+            try:
+                templar = templar or self.templar(variables)
+                out[name] = _plain(templar.template(value))
+                if key is not None:
+                    self.rendered[key] = out[name]
+            except Exception:  # pylint: disable=broad-except
+                # Undefined facts, lookups of files made later: the role checks these on the host.
+                if key is not None:
+                    self.rendered[key] = _UNRENDERABLE
+                continue
+        return out
+
+
+def _deployed(table, components, groups, mode):
+    """[(component, [hosts])] site.yml would deploy, before the artifact probes (enabled, this mode, has hosts)."""
+    out = []
+    for entry in table:
+        settings = components.get(entry['name']) or {}
+        if entry.get('mode') and entry['mode'] != mode:
+            continue
+        if not topo._to_bool(settings.get('enabled', True)):
+            continue
+        members = topo._pattern_members(entry['hosts'], groups)
+        if members:
+            out.append((entry['name'], members))
+    return out
+
+
+PROVIDERS = ('etcd', 'marathon')
+
+
+def bsaas_role_check(hostvars, groups, table, components, mode='native', topology_inputs=None):
+    """Role argument specs and fact-free checks of every host, the roles' provisions and fetches, in one pass."""
+    plain_groups = dict((name, list(members or [])) for name, members in groups.items())
+    interface = collection_interface()
+    deployed = _deployed(table, components or {}, plain_groups, mode)
+    handed = dict((host, dict(values)) for host, values in (topology_inputs or {}).items())
+    resolve = _RoleValues(hostvars, plain_groups, interface, handed)
+    provided, secrets = input_checks.provisions(
+        [(r, h) for r, h in deployed if r in PROVIDERS], dict(deployed), resolve, resolve.sets)
+    for host, values in provided.items():
+        handed.setdefault(host, {}).update(values)
+    # The handed inputs changed: start the caches again.
+    resolve.contexts, resolve.classes, resolve.by_class, resolve.rendered = {}, {}, {}, {}
+    problems = input_checks.check_roles(deployed, interface, resolve)
+    return _plain({'problems': problems, 'provisions': provided, 'secret_names': secrets,
+                   'fetches': input_checks.fetches(deployed, resolve)})
+
+
+def bsaas_role_verdicts(problems, plan):
+    """bsaas_role_check's problems as errors (components the plan deploys) and warnings (skipped ones)."""
+    return _plain(input_checks.role_verdicts(problems, plan))
+
+
+def bsaas_probe_results(probed):
+    """The shared artifact probe's answers ({component, ref, ok, why}) as deploy-plan probe results."""
+    results = []
+    for item in probed or []:
+        results.append({'item': {'component': item.get('component'), 'artifact': {'url': item.get('ref')}},
+                        'status': 200 if item.get('ok') else -1,
+                        'msg': item.get('why') or 'not reachable'})
+    return results
+
+
 class FilterModule(object):
     """htcfarm.bsaas topology filters."""
 
@@ -190,4 +420,7 @@ class FilterModule(object):
             'bsaas_components_on': bsaas_components_on,
             'bsaas_plan_report': bsaas_plan_report,
             'bsaas_input_check': bsaas_input_check,
+            'bsaas_role_check': bsaas_role_check,
+            'bsaas_probe_results': bsaas_probe_results,
+            'bsaas_role_verdicts': bsaas_role_verdicts,
         }

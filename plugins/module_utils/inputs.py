@@ -44,6 +44,8 @@ URL_SCHEMES = ('http', 'https')
 URL_SCHEMES_BY_NAME = {'docker_ce_repo_base_url': ('http', 'https', 'file')}
 URL_LIST_NAMES = ('calico_etcd_endpoints', 'docker_registry_mirrors', 'bsaas_marathon_url')
 URL_NAME = re.compile(r'(_url|_urls|_url_base|_base_url)$')
+# Variables that take a URL or, for air-gapped sites, an absolute path on the host.
+URL_OR_PATH_NAMES = ('calico_calicoctl_url', 'calico_cni_url_base')
 HOSTS_SHOWN = 4
 
 POOL_CHOICES = OrderedDict([('bsaas_htcondor_mode', ('native', 'marathon'))])
@@ -100,13 +102,22 @@ def scan_collection(root, load_yaml):
                 known.update(names_in_text(text, prefixes, pattern))
     specs = {}
     defaults = {}
+    role_vars = {}
+    main_specs = {}
     for role in roles:
         spec_file = os.path.join(roles_dir, role, 'meta', 'argument_specs.yml')
         if os.path.isfile(spec_file):
             with open(spec_file) as handle:
-                for option, spec in _option_specs(load_yaml(handle.read())).items():
-                    spec['role'] = role
-                    specs[option] = spec
+                loaded = load_yaml(handle.read()) or {}
+            for option, spec in _option_specs(loaded).items():
+                spec['role'] = role
+                specs[option] = spec
+            main = ((loaded.get('argument_specs') or {}).get('main') or {}).get('options') or {}
+            main_specs[role] = dict((name, dict(spec or {})) for name, spec in main.items())
+        vars_file = os.path.join(roles_dir, role, 'vars', 'main.yml')
+        if os.path.isfile(vars_file):
+            with open(vars_file) as handle:
+                role_vars[role] = load_yaml(handle.read()) or {}
         defaults_file = os.path.join(roles_dir, role, 'defaults', 'main.yml')
         if os.path.isfile(defaults_file):
             with open(defaults_file) as handle:
@@ -114,7 +125,8 @@ def scan_collection(root, load_yaml):
     for role_defaults in defaults.values():
         known.update(k for k in role_defaults if any(k.startswith(p) for p in prefixes))
     known.update(specs)
-    return {'roles': roles, 'prefixes': prefixes, 'known': sorted(known), 'specs': specs, 'defaults': defaults}
+    return {'roles': roles, 'prefixes': prefixes, 'known': sorted(known), 'specs': specs, 'defaults': defaults,
+            'vars': role_vars, 'main_specs': main_specs}
 
 
 class _Problems(object):
@@ -248,6 +260,8 @@ def _check_urls(name, value):
     problems = []
     for item in values:
         if item in (None, ''):
+            continue
+        if name in URL_OR_PATH_NAMES and isinstance(item, string_types) and item.startswith('/'):
             continue
         problem = url_problem(item, _url_schemes(name))
         if problem:
@@ -503,3 +517,371 @@ def check_inputs(hostvars, groups, interface, component_defaults, pool=None, top
     else:
         warnings.extend(unknown.lines())
     return {'errors': errors, 'warnings': warnings}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Role-level checks: each role's argument spec (Ansible's own ArgumentSpecValidator) and the role's checks
+# that need no facts, for every host the component runs on, with the values the role would see there:
+# what site.yml hands it (topology inputs, other roles' provisions), role vars, inventory, role defaults.
+# The caller resolves those values (``resolve(host, role, names)`` -> {name: value} of the names it could
+# resolve on the controller); what needs facts is left out and judged by the role on the host.
+# ---------------------------------------------------------------------------------------------------------
+
+class Unknown(Exception):
+    """A value the controller cannot know before the role runs (it needs facts, or a file made later)."""
+
+
+class _Values(object):
+    """Read access to one role's resolved values; a missing one raises Unknown, which skips its check."""
+
+    def __init__(self, values):
+        self.values = values or {}
+
+    def __call__(self, name):
+        if name not in self.values:
+            raise Unknown(name)
+        return self.values[name]
+
+
+def _text(value):
+    return '' if value is None else (value if isinstance(value, string_types) else str(value))
+
+
+def _as_list(value):
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if value in (None, ''):
+        return []
+    return [value]
+
+
+def _truthy(value):
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ('true', 'yes', 'on', '1')
+
+
+SHA256_PREFIXED = re.compile(r'^sha256:[0-9a-f]{64}$')
+INSTANCE_NAME = re.compile(r'^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$')
+MARATHON_FEATURES = ('vips', 'task_killing', 'external_volumes', 'gpu_resources', 'secrets')
+
+
+def _calico_checks(get):
+    def endpoints():
+        value = get('calico_etcd_endpoints')
+        if not isinstance(value, (list, tuple)) or not value:
+            return ['calico_etcd_endpoints=%r: give the etcd client URLs (https://fe1:2379, ...); site.yml takes them '
+                    'from the etcd role when etcd is deployed with the pool' % (value,)]
+        bad = [v for v in value if url_problem(v)]
+        return ['calico_etcd_endpoints: %r %s; give http(s)://host:port URLs' % (v, url_problem(v)) for v in bad]
+
+    def certificates():
+        names = ('calico_etcd_ca_file', 'calico_etcd_cert_file', 'calico_etcd_key_file')
+        given = [bool(_text(get(n))) for n in names]
+        if any(given) and not all(given):
+            return ['calico_etcd_ca_file, calico_etcd_cert_file and calico_etcd_key_file go together: set all three '
+                    '(or calico_etcd_ca_src, calico_etcd_cert_src and calico_etcd_key_src on the controller) or none']
+        return []
+
+    def pools():
+        value = get('calico_ip_pools')
+        if not isinstance(value, (list, tuple)) or not value:
+            return ['calico_ip_pools is empty: give at least one pool (cidr, ipip_mode, nat_outgoing)']
+        return []
+
+    def checksums():
+        if _truthy(get('calico_configure_only')):
+            return []
+        problems = []
+        url = _text(get('calico_calicoctl_url'))
+        if not url.startswith('/') and not SHA256_PREFIXED.match(_text(get('calico_calicoctl_checksum'))):
+            problems.append("calico_calicoctl_checksum must be 'sha256:<64 hex>' for calicoctl fetched from %s (take "
+                            "it from your mirror's release page), or give a local path in calico_calicoctl_url" % url)
+        if _truthy(get('calico_install_cni')):
+            base = _text(get('calico_cni_url_base'))
+            sums = get('calico_cni_checksums')
+            good = [v for v in (sums.values() if isinstance(sums, dict) else []) if SHA256_PREFIXED.match(_text(v))]
+            if not base.startswith('/') and len(good) != 2:
+                problems.append("calico_cni_checksums must give 'sha256:<64 hex>' for calico and calico-ipam fetched "
+                                "from %s, or give a local directory in calico_cni_url_base" % base)
+        return problems
+
+    return [endpoints, certificates, pools, checksums]
+
+
+def _bsaas_checks(get):
+    def marathon():
+        problems = []
+        urls = _as_list(get('bsaas_marathon_url'))
+        if not urls and not _truthy(get('bsaas_configure_only')):
+            problems.append('bsaas_marathon_url is empty: give the Marathon URL(s); site.yml takes them from the '
+                            'marathon role when Marathon is deployed with the pool')
+        for url in urls:
+            if url_problem(url):
+                problems.append('bsaas_marathon_url: %r %s; give https://host:port' % (url, url_problem(url)))
+        return problems
+
+    def credentials():
+        user = _text(get('bsaas_marathon_user'))
+        if not user:
+            return []
+        if _text(get('bsaas_marathon_password_file')):
+            return []
+        if not _text(get('bsaas_marathon_password')):
+            return ["bsaas_marathon_password is missing for user '%s': give marathon_http_password from Vault, or "
+                    "bsaas_marathon_password_file (the file the marathon role generates in its credentials "
+                    "directory; site.yml hands it over)" % user]
+        return []
+
+    def instances():
+        value = get('bsaas_instances')
+        if not isinstance(value, (list, tuple)):
+            return ['bsaas_instances must be a list of pools']
+        problems = []
+        names = []
+        for item in value:
+            item = item if isinstance(item, dict) else {}
+            name = item.get('name')
+            names.append(name)
+            try:
+                executors_ok = int(item.get('executors', 0)) >= 0
+            except (TypeError, ValueError):
+                executors_ok = False
+            if (not isinstance(name, string_types) or not INSTANCE_NAME.match(name) or not item.get('subnet')
+                    or not item.get('submit_host') or not executors_ok):
+                problems.append("bsaas_instances entry %s: needs name (lowercase letters, digits, '-'), subnet (a CIDR "
+                                "inside a Calico pool), submit_host (the Mesos agent the submitter is pinned to) and "
+                                "executors >= 0" % (name or '?'))
+        if len(set(str(n) for n in names)) != len(names):
+            problems.append('bsaas_instances: two instances share a name; each pool needs its own name (it names its '
+                            'network and apps)')
+        return problems
+
+    return [marathon, credentials, instances]
+
+
+def _marathon_checks(get):
+    def zookeeper():
+        if not _as_list(get('marathon_zookeeper_hosts')):
+            return ['marathon_zookeeper_hosts is empty: Marathon keeps its state and elects its leader in ZooKeeper; '
+                    'fill the zookeeper inventory group or set marathon_zookeeper_hosts']
+        return []
+
+    def tls():
+        if _truthy(get('marathon_tls')) and not (_text(get('marathon_tls_cert_src')) and
+                                                 _text(get('marathon_tls_key_src'))):
+            return ['marathon_tls is true but marathon_tls_cert_src / marathon_tls_key_src are empty: give the PEM '
+                    'certificate and key (on the controller) signed by your site CA, or set marathon_tls: false on '
+                    'a closed test bed only']
+        return []
+
+    def credentials():
+        if not _truthy(get('marathon_http_auth')):
+            return []
+        user = _text(get('marathon_http_user'))
+        if not user or ':' in user or ':' in _text(get('marathon_http_password')):
+            return ["marathon_http_user must be non-empty and neither marathon_http_user nor marathon_http_password "
+                    "may contain ':' (Marathon's --http_credentials is user:password); leave marathon_http_password "
+                    "empty to have one generated"]
+        return []
+
+    def features():
+        try:
+            known = _as_list(get('marathon_known_features')) or list(MARATHON_FEATURES)
+        except Unknown:
+            known = list(MARATHON_FEATURES)
+        unknown = [f for f in _as_list(get('marathon_features')) if f not in known]
+        if unknown:
+            return ['marathon_features has unknown entries %s: Marathon 1.10 knows %s'
+                    % (', '.join(str(f) for f in unknown), ', '.join(str(f) for f in known))]
+        return []
+
+    def principal():
+        if _text(get('marathon_mesos_principal')) and not _text(get('marathon_mesos_secret')):
+            return ['marathon_mesos_principal is set but marathon_mesos_secret is empty: give the secret of this '
+                    'principal from mesos_framework_credentials (keep it in Ansible Vault)']
+        return []
+
+    return [zookeeper, tls, credentials, features, principal]
+
+
+# The roles' own checks that need no facts. The roles' assert.yml call the same functions (through the
+# calico_input_problems / marathon_input_problems / marathon_bsaas_input_problems filters), so the check
+# site.yml's preflight runs on the controller and the one a role run alone makes are one piece of code.
+ROLE_CHECKS = {'calico': _calico_checks, 'bsaas': _bsaas_checks, 'marathon': _marathon_checks}
+ROLE_CHECK_NAMES = {
+    'calico': ('calico_etcd_endpoints', 'calico_etcd_ca_file', 'calico_etcd_cert_file', 'calico_etcd_key_file',
+               'calico_ip_pools', 'calico_configure_only', 'calico_calicoctl_url', 'calico_calicoctl_checksum',
+               'calico_install_cni', 'calico_cni_url_base', 'calico_cni_checksums'),
+    'bsaas': ('bsaas_marathon_url', 'bsaas_configure_only', 'bsaas_marathon_user', 'bsaas_marathon_password_file',
+              'bsaas_marathon_password', 'bsaas_instances'),
+    'marathon': ('marathon_zookeeper_hosts', 'marathon_tls', 'marathon_tls_cert_src', 'marathon_tls_key_src',
+                 'marathon_http_auth', 'marathon_http_user', 'marathon_http_password', 'marathon_features',
+                 'marathon_mesos_principal', 'marathon_mesos_secret', 'marathon_known_features'),
+}
+
+
+def role_problems(role, values):
+    """The role's fact-free checks on ``values`` ({name: value}); a check whose inputs are missing is skipped."""
+    checks = ROLE_CHECKS.get(role)
+    if checks is None:
+        return []
+    problems = []
+    for check in checks(_Values(values)):
+        try:
+            problems.extend(check())
+        except Unknown:
+            continue
+    return problems
+
+
+def _spec_option_named(message, options):
+    """The option an ArgumentSpecValidator message is about (the longest option name it contains)."""
+    for name in sorted(options, key=len, reverse=True):
+        if name in message:
+            return name
+    return ''
+
+
+def spec_problems(role, options, values):
+    """Ansible's ArgumentSpecValidator on ``values`` against the role's main entry point ``options``.
+
+    Options absent from ``values`` are ones the controller cannot know (they need facts): they are left out
+    of the spec rather than reported missing, unless nothing at all sets them (``values`` holds every option
+    the inventory, site.yml or the role's defaults set).
+    """
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    spec = {}
+    for name, option in options.items():
+        option = dict(option)
+        option.pop('description', None)
+        option.pop('version_added', None)
+        if name not in values:
+            option.pop('default', None)
+        spec[name] = option
+    provided = dict((name, values[name]) for name in spec if name in values)
+    validator = ArgumentSpecValidator(spec)
+    try:
+        result = validator.validate(provided, validate_role_argument_spec=True)
+    except TypeError:  # ansible-core before 2.15 has no validate_role_argument_spec
+        result = validator.validate(provided)
+    problems = []
+    for message in result.error_messages:
+        name = _spec_option_named(message, spec)
+        fix = ('set %s to what roles/%s/meta/argument_specs.yml describes (ansible-doc -t role htcfarm.bsaas.%s)'
+               % (name or 'it', role, role))
+        problems.append('role %s: %s; %s' % (role, message, fix))
+    return problems
+
+
+def check_roles(components, interface, resolve):
+    """Every enabled component's argument spec and fact-free checks, for every host it runs on, at once.
+
+    ``components``: [(component, [hosts])] of the components site.yml would deploy; ``resolve(host, role,
+    names)`` the values that role would see there. Returns {component: [messages]}, one message per distinct
+    problem, naming the hosts (as check_inputs does).
+    """
+    found = OrderedDict()
+    for role, hosts in components:
+        problems = _Problems()
+        options = interface.get('main_specs', {}).get(role, {})
+        wanted = set(options) | set(ROLE_CHECK_NAMES.get(role, ()))
+        judged = {}
+        for host in hosts:
+            values = resolve(host, role, sorted(wanted))
+            # A resolver may hand many hosts the very same values (one per class of alike hosts): judge them once.
+            if id(values) not in judged:
+                judged[id(values)] = (values, (spec_problems(role, options, values) if options else []) +
+                                      ['role %s: %s' % (role, text) for text in role_problems(role, values)])
+            for text in judged[id(values)][1]:
+                problems.add(host, text)
+        found[role] = problems.lines()
+    return found
+
+
+def role_verdicts(problems, plan):
+    """Errors for the components the plan deploys, warnings for those it skips (nothing of theirs changes).
+
+    ``problems``: check_roles' {component: [messages]}; ``plan``: the deploy plan ([{name, deploy, reason}]).
+    """
+    deploy = dict((step['name'], step) for step in plan or [])
+    errors = []
+    warnings = []
+    for component, lines in (problems or {}).items():
+        step = deploy.get(component) or {}
+        if step.get('deploy', True):
+            errors.extend(lines)
+        else:
+            warnings.extend('%s (not fatal now: %s is skipped, %s)' % (line, component, step.get('reason', ''))
+                            for line in lines)
+    return {'errors': errors, 'warnings': warnings}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One owner per fact: each role declares in its vars/main.yml what it fetches (<role>_fetches: images,
+# tarballs and URLs, as {ref, kind, var, archive}) and what it provides to other roles (<role>_provides:
+# {consumer role: {once: {var: value}, each: {var: value}, secrets: {var: value}}}). The controller
+# resolves them per host with the role's own values; site.yml hands the provisions to the consumers' hosts
+# and probes the fetches.
+# ---------------------------------------------------------------------------------------------------------
+
+def fetches(components, resolve):
+    """What the roles would fetch: [{component, ref, kind, var, archive, hosts}], one entry per artifact."""
+    found = OrderedDict()
+    for role, hosts in components:
+        name = '%s_fetches' % role
+        for host in hosts:
+            declared = resolve(host, role, [name]).get(name)
+            for item in declared if isinstance(declared, (list, tuple)) else []:
+                if not isinstance(item, dict) or not item.get('ref'):
+                    continue
+                entry = {'component': role, 'ref': _text(item['ref']), 'kind': _text(item.get('kind') or 'image'),
+                         'var': _text(item.get('var')), 'archive': _text(item.get('archive'))}
+                key = (role, entry['ref'], entry['kind'], entry['archive'])
+                found.setdefault(key, dict(entry, hosts=[]))['hosts'].append(host)
+    return list(found.values())
+
+
+def provisions(providers, consumers, resolve, inventory_sets):
+    """What each consumer host receives from the roles that provide for it: {host: {var: value}}.
+
+    ``providers``: [(role, [hosts])] of the deployed roles; ``consumers``: {role: [hosts]};
+    ``inventory_sets(host, name)`` True when the inventory (or -e) sets that variable on that host itself, which
+    then wins. ``each`` values are collected over the provider's hosts, in group order; ``once`` values come from
+    its first host; ``secrets`` like ``once``, left out when empty.
+    """
+    handed = {}
+    secret_names = set()
+    for role, hosts in providers:
+        if not hosts:
+            continue
+        name = '%s_provides' % role
+        first = resolve(hosts[0], role, [name]).get(name) or {}
+        if not isinstance(first, dict):
+            continue
+        for consumer, declared in first.items():
+            if consumer not in consumers or not isinstance(declared, dict):
+                continue
+            values = OrderedDict()
+            for key, value in (declared.get('once') or {}).items():
+                values[key] = value
+            for key, value in (declared.get('secrets') or {}).items():
+                if _text(value):
+                    values[key] = value
+                    secret_names.add(key)
+            each = declared.get('each') or {}
+            if each:
+                collected = OrderedDict((key, []) for key in each)
+                for host in hosts:
+                    own = (resolve(host, role, [name]).get(name) or {}).get(consumer) or {}
+                    for key in each:
+                        value = (own.get('each') or {}).get(key)
+                        if _text(value) and value not in collected[key]:
+                            collected[key].append(value)
+                values.update(collected)
+            for host in consumers[consumer]:
+                target = handed.setdefault(host, OrderedDict())
+                for key, value in values.items():
+                    if not inventory_sets(host, key):
+                        target[key] = value
+    return handed, sorted(secret_names)
