@@ -25,7 +25,8 @@ from ansible.errors import AnsibleFilterError
 
 
 def _host_address(host, hostvars, address_var):
-    """Address a member listens on: the role variable if set, else the default IPv4 fact, else the name."""
+    """Address a member listens on: the role variable if set, else the default IPv4 fact, else ansible_host (what
+    the controller knows before facts, e.g. when preflight hands Calico the etcd endpoints), else the name."""
     facts = hostvars.get(host, {}) or {}
     address = facts.get(address_var)
     if address:
@@ -33,6 +34,8 @@ def _host_address(host, hostvars, address_var):
     default_ipv4 = facts.get("ansible_default_ipv4") or {}
     if default_ipv4.get("address"):
         return str(default_ipv4["address"])
+    if facts.get("ansible_host"):
+        return str(facts["ansible_host"])
     return str(host)
 
 
