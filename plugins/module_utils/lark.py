@@ -18,7 +18,9 @@ import fcntl
 import ipaddress
 import json
 import os
+import pwd
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -90,6 +92,13 @@ def format_rate(bits):
     return f"{int(bits)}bit"
 
 
+def _human_rate(bits):
+    for unit, size in (("gbit", 10 ** 9), ("mbit", 10 ** 6), ("kbit", 10 ** 3)):
+        if bits >= size and bits % size == 0:
+            return f"{bits // size}{unit}"
+    return f"{int(bits)}bit"
+
+
 # --------------------------------------------------------------------------- policy
 
 def default_policy():
@@ -102,6 +111,10 @@ def default_policy():
         "starter_names": ["condor_starter"],
         "starter_uids": [0],
         "min_job_uid": 1000,
+        # Accounts below min_job_uid that are still job accounts (HTCondor's slot users are system accounts).
+        "job_uids": [],
+        # true: a job whose network cannot be set up does not run (it is held); false: it runs without one.
+        "required": True,
         "max_jobs": 256,
         "mtu": 1500,
         "default_network": "nat",
@@ -161,6 +174,11 @@ def validate_policy(policy):
     for key in ("min_job_uid", "max_jobs", "mtu"):
         if not isinstance(pol[key], int) or isinstance(pol[key], bool) or pol[key] < 1:
             raise LarkPolicyError(f"{key} must be a positive integer, got {pol[key]!r}")
+    if not isinstance(pol["job_uids"], list) or not all(
+            isinstance(u, int) and not isinstance(u, bool) and u >= 1 for u in pol["job_uids"]):
+        raise LarkPolicyError(f"job_uids must list account uids (at least 1, never root), got {pol['job_uids']!r}")
+    if not isinstance(pol["required"], bool):
+        raise LarkPolicyError(f"required must be true or false, got {pol['required']!r}")
     if pol["min_job_uid"] < 1:
         raise LarkPolicyError("min_job_uid must be at least 1: root jobs never get a Lark namespace")
     if pol["max_jobs"] > 4096:
@@ -379,8 +397,15 @@ def plan_job(policy, job_attrs):
             cpus = cpus if isinstance(cpus, int) and cpus > 0 else 1
             limits.append(parse_rate(band["rate_per_cpu"]) * cpus)
         rate = min(limits)
-        if band["job_may_lower"] and job_attrs.get(JOB_ATTR_RATE) not in (None, ""):
-            rate = min(rate, parse_rate(job_attrs[JOB_ATTR_RATE], f"job attribute {JOB_ATTR_RATE}"))
+        asked = job_attrs.get(JOB_ATTR_RATE)
+        if asked not in (None, ""):
+            asked_bits = parse_rate(asked, f"job attribute {JOB_ATTR_RATE}")
+            if asked_bits > rate:
+                raise LarkPolicyError(
+                    f"the job asks for {JOB_ATTR_RATE} = {asked!r}, more than this node allows a job "
+                    f"({_human_rate(rate)}); ask for at most that, or leave {JOB_ATTR_RATE} out")
+            if band["job_may_lower"]:
+                rate = asked_bits
     priority = None
     prio = policy["priority"]
     if prio["enabled"]:
@@ -436,7 +461,7 @@ def verify_job(policy, caller_pid, caller_uid):
     comm, _ppid, uid = proc_status(caller_pid)
     if uid != caller_uid:
         raise LarkDenied(f"process {caller_pid} ({comm}) runs as uid {uid}, not as the caller uid {caller_uid}")
-    if uid < policy["min_job_uid"]:
+    if uid < policy["min_job_uid"] and uid not in policy["job_uids"]:
         raise LarkDenied(
             f"uid {uid} is below min_job_uid {policy['min_job_uid']}: system accounts never get a Lark namespace")
     starter_pid, starter_uid = find_starter(caller_pid, policy["starter_names"])
@@ -867,7 +892,7 @@ def _no_ipv6_autoconf(ifname):
         pass  # IPv6 disabled on this host
 
 
-def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None):
+def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None, netns_name=None):
     """Give the job namespace ``netns`` (a PID or a name under /run/netns) its veth, addresses, limits.
 
     On any failure everything created so far is removed again.
@@ -881,7 +906,7 @@ def setup_job(policy, plan, netns, starter_pid=None, uid=None, job_pid=None):
             "type": network["type"], "job_address": job_cidr.split("/", maxsplit=1)[0], "host_address": host_cidr,
             "gateway": gateway, "rate_bits": plan["rate_bits"], "priority": plan["priority"],
             "accounting": plan["accounting"], "starter_pid": starter_pid, "job_pid": job_pid, "uid": uid,
-            "started": time.time(), "netns": str(netns),
+            "started": time.time(), "netns": str(netns), "netns_name": netns_name,
         }
         store.save(lease)
         slot_lock = store.slot_lock(index)
@@ -971,7 +996,7 @@ def teardown_job(policy, lease, reason):
     # namespace and the pair with it (asynchronously); the slot leaves the dispatch maps in the same
     # transaction that reads its counters. Otherwise (failed setup, dead starter) the job may still
     # run: cut it off.
-    if reason != "job-exit" and link_exists(ifname):
+    if link_exists(ifname):
         netlink = Netlink()
         try:
             netlink.delete_link(ifname)
@@ -980,6 +1005,9 @@ def teardown_job(policy, lease, reason):
         finally:
             netlink.close()
     counters = end_job_firewall(policy, lease)
+    if lease.get("netns_name"):
+        # The namespace Lark made for the job (HTCondor before 24.7, or a job that kept the host's).
+        _run(["ip", "netns", "delete", lease["netns_name"]], check=False)
     record = accounting_record(lease, counters, reason)
     if lease["accounting"]:
         write_record(policy, record)
@@ -1011,7 +1039,7 @@ def accounting_record(lease, counters, reason):
 
 def record_classad(record):
     """The record as ClassAd attribute lines (Lark*), for the job ad."""
-    lines = [f'LarkNetwork = "{record["network"]}"', f'LarkNetworkType = "{record["network_type"]}"',
+    lines = [f'LarkJobNetwork = "{record["network"]}"', f'LarkJobNetworkType = "{record["network_type"]}"',
              f'LarkJobAddress = "{record["job_address"]}"']
     for key in sorted(record):
         if key.startswith(("Bytes", "Packets")):
@@ -1054,6 +1082,11 @@ def reap(policy):
         record = finish_lease(policy, lease, "reaped", only_if=abandoned)
         if record:
             records.append(record)
+    directory = _finished_dir(policy)
+    if os.path.isdir(directory):
+        for name in os.listdir(directory):
+            if not _alive(name.split("-", 1)[0]):
+                os.unlink(os.path.join(directory, name))
     # A slot link without a lease outlived its job (a job process the starter did not end).
     # Under the lease lock: a new job saves its lease before it creates its link.
     slots = {slot_ifname(policy, index) for index in range(policy["max_jobs"])}
@@ -1085,6 +1118,394 @@ def init_host(policy):
     _nft(["nft", "-f", "-"], nft_base_script(policy))
 
 
+
+# --------------------------------------------------------------------------- readiness
+
+def _not_ready_path(policy):
+    return os.path.join(policy["state_dir"], "not-ready.json")
+
+
+def mark_not_ready(policy, reason):
+    """Take the node out of matching (the startd's LarkReady) until the reaper finds Lark whole again."""
+    os.makedirs(policy["state_dir"], 0o755, exist_ok=True)
+    path = _not_ready_path(policy)
+    with open(path + ".tmp", "w") as handle:
+        json.dump({"reason": reason, "since": time.time()}, handle)
+    os.chmod(path + ".tmp", 0o644)
+    os.replace(path + ".tmp", path)
+
+
+def clear_not_ready(policy):
+    try:
+        os.unlink(_not_ready_path(policy))
+    except (IOError, OSError) as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+
+
+def readiness(policy):
+    """(ready, reason): what the node's STARTD_CRON publishes as LarkReady and LarkNotReadyReason."""
+    try:
+        with open(_not_ready_path(policy)) as handle:
+            data = json.load(handle)
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return True, ""
+        return False, f"cannot read Lark's readiness marker: {exc}"
+    except ValueError:
+        return False, "Lark's readiness marker is unreadable"
+    return False, str(data.get("reason", "Lark could not set up a job network"))
+
+
+def readiness_classad(policy):
+    ready, reason = readiness(policy)
+    lines = [f"LarkReady = {'true' if ready else 'false'}"]
+    lines.append("LarkNotReadyReason = " + _classad_string(reason) if not ready else 'LarkNotReadyReason = ""')
+    return "\n".join(lines) + "\n"
+
+
+def _classad_string(text):
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def base_is_whole(policy):
+    """The pool-wide firewall table and every split network's bridge are in place."""
+    for family in _families(policy):
+        code, _out, _err = _run(["nft", "list", "table", family, policy["nft_table"]], check=False)
+        if code != 0:
+            return False
+    return all(link_exists(net["bridge"]) for net in policy["networks"].values() if net["type"] == "bridge")
+
+
+# --------------------------------------------------------------------------- running a job
+
+class _JobContext:
+    """What the job was when its wrapper called sudo: its user, groups, environment, directory, umask."""
+
+    def __init__(self, pid, uid, gid):
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            raw = handle.read()
+        self.env = dict(item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+        self.cwd = os.readlink(f"/proc/{pid}/cwd")
+        self.umask = 0o022
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    self.umask = int(line.split()[1], 8)
+        try:
+            self.user = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            self.user = None
+
+    def getenv(self, name):
+        value = self.env.get(name.encode())
+        return value.decode("utf-8", "replace") if value is not None else None
+
+    def become(self, ns_path=None):
+        """In a forked child: enter the job's namespace, then drop to the job's own uid and gid for good."""
+        if ns_path:
+            handle = os.open(ns_path, os.O_RDONLY)
+            try:
+                _setns(handle)
+            finally:
+                os.close(handle)
+        if self.user:
+            os.initgroups(self.user, self.gid)
+        else:
+            os.setgroups([self.gid])
+        os.setgid(self.gid)
+        os.setuid(self.uid)
+        os.umask(self.umask)
+        try:
+            os.chdir(self.cwd)
+        except OSError:
+            os.chdir("/")
+
+    def as_job_user(self, action):
+        """Run action() in a child that has dropped to the job's user; return its exit status.
+
+        Everything the job controls (its ad file, its chirp configuration, the wrapper's error
+        file) is touched only there, never as root."""
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                self.become()
+                code = action() or 0
+            except BaseException:  # a child must never return into the helper's code
+                code = 1
+            finally:
+                os._exit(code)
+        _pid, status = os.waitpid(pid, 0)
+        return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def _read_as_user(context, path):
+    read_end, write_end = os.pipe()
+
+    def read():
+        os.close(read_end)
+        with open(path, "rb") as handle:
+            os.write(write_end, handle.read(1 << 20))
+        return 0
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            context.become()
+            code = read()
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def chirp_set_attrs(config_path, attrs, timeout=10):
+    """Set job ad attributes through the starter's chirp proxy (the job has WantIOProxy = true).
+
+    The protocol of condor_chirp: a line "host port cookie" in the job's .chirp.config, then
+    "cookie <cookie>" and one "set_job_attr <name> <expression>" per attribute, each answered
+    with a status line (0 is success)."""
+    with open(config_path) as handle:
+        host, port, cookie = handle.read().split()[:3]
+    conn = socket.create_connection((host, int(port)), timeout=timeout)
+    try:
+        reader = conn.makefile("r")
+
+        def command(text):
+            conn.sendall(text.encode() + b"\n")
+            answer = reader.readline().strip()
+            if answer != "0" and not answer.lstrip("-").isdigit():
+                raise LarkError(f"chirp answered {answer!r} to {text.split()[0]}")
+            if answer.startswith("-"):
+                raise LarkError(f"chirp refused {text.split()[0]} ({answer})")
+
+        command(f"cookie {cookie}")
+        for name, value in attrs:
+            command(f"set_job_attr {name} {value.replace(' ', chr(92) + ' ')}")
+    finally:
+        conn.close()
+
+
+def _finished_dir(policy):
+    return os.path.join(policy["state_dir"], "finished")
+
+
+def _keep_finished(policy, lease, record):
+    """Keep the record of a job run() finished until its job-exit hook (if any) asks for it; the reaper
+    drops it once the starter is gone."""
+    directory = _finished_dir(policy)
+    os.makedirs(directory, 0o700, exist_ok=True)
+    path = os.path.join(directory, f"{lease['starter_pid']}-{lease['uid']}.json")
+    with open(path, "w") as handle:
+        json.dump(record, handle, sort_keys=True)
+
+
+def take_finished(policy, starter_pid, uid):
+    """The records run() kept for this starter and uid, removed as they are read."""
+    path = os.path.join(_finished_dir(policy), f"{starter_pid}-{uid}.json")
+    try:
+        with open(path) as handle:
+            record = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return []
+    os.unlink(path)
+    return [record]
+
+
+def _hold(context, message):
+    """Tell the starter to hold the job with this reason (USER_JOB_WRAPPER's error file)."""
+    sys.stderr.write(f"Lark: {message}\n")
+    path = context.getenv("_CONDOR_WRAPPER_ERROR_FILE") if context else None
+    if not path:
+        return
+
+    def write():
+        with open(path, "w") as handle:
+            handle.write(f"Lark: {message}\n")
+        return 0
+
+    context.as_job_user(write)
+
+
+_FORWARDED_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGTSTP")
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(signum):
+    """Have the kernel send signum to this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux/glibc: the starter's own process tracking still ends the job
+
+
+class _Abort:
+    """Signals that arrive before the job runs (the starter killing the job, or sudo dying) abort it."""
+
+    def __init__(self):
+        self.signum = None
+
+    def __call__(self, signum, _frame):
+        self.signum = signum
+
+
+def run_job(policy, command, stdout=None):
+    """``lark-helper run -- COMMAND...``: the whole life of one job's network, as USER_JOB_WRAPPER.
+
+    Through sudo, from the job's wrapper. Checks that the caller is an HTCondor job, plans its
+    network from the pool policy and the job ad, gives the job a namespace (the fresh one the
+    starter made with NO_JOB_NETWORKING, or one of its own on HTCondor before 24.7), runs the job
+    in it as the job's own user, forwards the starter's signals, and when the job has ended tears
+    the network down, writes the accounting record and puts the figures into the job ad (chirp).
+    Returns the job's exit status; a job killed by a signal is re-signalled to this process."""
+    if not command:
+        raise LarkDenied("usage: lark-helper run -- COMMAND [ARGS...]")
+    uid = _caller_uid()
+    gid_text = os.environ.get("SUDO_GID", "")
+    sudo_pid = os.getppid()
+    context = None
+    lease = None
+    abort = _Abort()
+    for name in _FORWARDED_SIGNALS:
+        if name not in ("SIGCONT", "SIGTSTP"):
+            signal.signal(getattr(signal, name), abort)
+    _die_with_parent(signal.SIGTERM)
+    try:
+        comm, _ppid, _real_uid = proc_status(sudo_pid)
+        if comm != "sudo":
+            raise LarkDenied("lark-helper run must be started by sudo from the job's wrapper")
+        context = _JobContext(sudo_pid, uid, int(gid_text) if gid_text.isdigit() else uid)
+        if uid < policy["min_job_uid"] and uid not in policy["job_uids"]:
+            raise LarkDenied(
+                f"uid {uid} is below min_job_uid {policy['min_job_uid']} and not in job_uids: "
+                "system accounts never get a Lark namespace")
+        starter_pid, starter_uid = find_starter(sudo_pid, policy["starter_names"])
+        if starter_pid is None:
+            raise LarkDenied(
+                f"the caller does not descend from a starter ({', '.join(policy['starter_names'])}); "
+                "Lark only serves HTCondor jobs")
+        if starter_uid not in policy["starter_uids"]:
+            raise LarkDenied(f"the starter {starter_pid} runs as uid {starter_uid}, which is not one of starter_uids")
+        ad_path = context.getenv("_CONDOR_JOB_AD")
+        plan = plan_job(policy, parse_job_ad(_read_as_user(context, ad_path) if ad_path else ""))
+        fresh = netns_id(sudo_pid) != netns_id(starter_pid) and \
+            [n for n in interfaces_of(sudo_pid) if n != "lo"] == []
+        enter_netns(starter_pid)
+        ns_name = None
+        if fresh:
+            netns = sudo_pid
+            ns_path = f"/proc/{sudo_pid}/ns/net"
+        else:
+            ns_name = f"lark-{os.getpid()}"
+            _run(["ip", "netns", "add", ns_name])
+            netns = ns_name
+            ns_path = f"/run/netns/{ns_name}"
+        try:
+            lease = setup_job(policy, plan, netns, starter_pid=starter_pid, uid=uid, job_pid=sudo_pid,
+                              netns_name=ns_name)
+        except LarkError:
+            if ns_name:
+                _run(["ip", "netns", "delete", ns_name], check=False)
+            raise
+    except LarkPolicyError as exc:
+        _hold(context, str(exc))
+        return 1
+    except LarkDenied as exc:
+        _hold(context, str(exc))
+        return 1
+    except (LarkError, IOError, OSError) as exc:
+        if abort.signum is not None or not os.path.exists(f"/proc/{sudo_pid}/ns/net"):
+            # The job was killed while its network was being built (its namespace went with it):
+            # nothing is wrong with the node, and there is no job left to hold.
+            return 128 + (abort.signum or signal.SIGKILL)
+        message = f"could not set up the job network: {exc}"
+        mark_not_ready(policy, message)
+        if policy["required"] or context is None:
+            _hold(context, message)
+            return 1
+        sys.stderr.write(f"Lark: running without a job network: {exc}\n")
+        ns_path = None
+    if abort.signum is not None:
+        # The job was ended while its network was being built: it never runs.
+        if lease is not None:
+            finish_lease(policy, lease, "job-exit")
+        return 128 + abort.signum
+    return _run_and_finish(policy, context, lease, ns_path if lease else None, command, abort)
+
+
+def _run_and_finish(policy, context, lease, ns_path, command, abort=None):
+    child = os.fork()
+    if child == 0:
+        try:
+            for name in _FORWARDED_SIGNALS:
+                signal.signal(getattr(signal, name), signal.SIG_DFL)
+            try:
+                context.become(ns_path)
+            except (IOError, OSError) as exc:
+                if exc.errno == errno.ENOENT:
+                    os._exit(128 + signal.SIGKILL)  # the job's namespace is gone: the job was killed
+                raise
+            _die_with_parent(signal.SIGKILL)
+            os.execvpe(command[0], command, context.env)
+        except BaseException as exc:  # exec failed: report like a shell would
+            try:
+                os.write(2, f"lark-helper: cannot run {command[0]}: {exc}\n".encode())
+            finally:
+                os._exit(127)
+
+    def forward(signum, _frame):
+        try:
+            os.kill(child, signum)
+        except OSError:
+            pass
+
+    for name in _FORWARDED_SIGNALS:
+        signal.signal(getattr(signal, name), forward)
+    if abort is not None and abort.signum is not None:
+        forward(abort.signum, None)
+    while True:
+        try:
+            _pid, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    for name in _FORWARDED_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    if lease is not None:
+        record = None
+        try:
+            record = finish_lease(policy, lease, "job-exit")
+        except (LarkError, IOError, OSError) as exc:
+            sys.stderr.write(f"Lark: tearing down the job network failed ({exc}); the reaper will retry\n")
+        if record:
+            _keep_finished(policy, lease, record)
+        chirp = context.getenv("_CONDOR_CHIRP_CONFIG")
+        if record and chirp:
+            attrs = [line.split(" = ", 1) for line in record_classad(record).splitlines()]
+            context.as_job_user(lambda: chirp_set_attrs(chirp, attrs))
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        return 128 + sig
+    return os.WEXITSTATUS(status)
+
 # --------------------------------------------------------------------------- helper entry point
 
 def _caller_uid():
@@ -1104,20 +1525,44 @@ def helper_main(policy_path=DEFAULT_POLICY_PATH, argv=None, stdin=None, stdout=N
     argv = list(sys.argv[1:] if argv is None else argv)
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
-    if len(argv) != 1 or argv[0] not in ("setup", "finish", "init", "reap", "show"):
-        sys.stderr.write("usage: lark-helper setup|finish|init|reap|show\n")
+    if argv[:2] == ["run", "--"] and len(argv) > 2:
+        try:
+            return run_job(load_policy(policy_path), argv[2:], stdout)
+        except LarkError as exc:
+            sys.stderr.write(f"lark-helper run: {exc}\n")
+            return 1
+    if len(argv) != 1 or argv[0] not in ("setup", "finish", "init", "reap", "show", "status", "prepare"):
+        sys.stderr.write("usage: lark-helper run -- COMMAND...|prepare|setup|finish|init|reap|show|status\n")
         return 2
     command = argv[0]
     try:
         policy = load_policy(policy_path)
+        if command == "prepare":
+            # HTCondor's <keyword>_HOOK_PREPARE_JOB, as the job's user, before the job starts: a job that
+            # asks for what this node does not allow is held (HookStatusCode 1-299) with the reason.
+            try:
+                plan_job(policy, parse_job_ad(stdin.read()))
+            except LarkPolicyError as exc:
+                stdout.write(f"HookStatusCode = 190\nHookStatusMessage = {_classad_string('Lark: ' + str(exc))}\n")
+            return 0
+        if command == "status":
+            # For the startd's cron (any user): whether this node can give jobs their network.
+            stdout.write(readiness_classad(policy))
+            return 0
         if command in ("init", "reap", "show"):
             if os.getuid() != 0 or "SUDO_UID" in os.environ:
                 raise LarkDenied(f"'lark-helper {command}' is for root on the execute node, not for jobs")
             if command == "init":
                 init_host(policy)
+                clear_not_ready(policy)
             elif command == "reap":
                 for record in reap(policy):
                     stdout.write(json.dumps(record, sort_keys=True) + "\n")
+                if not readiness(policy)[0]:
+                    # A setup failed: repair the base, and put the node back into matching once it is whole.
+                    init_host(policy)
+                    if base_is_whole(policy):
+                        clear_not_ready(policy)
             else:
                 with LeaseStore(policy) as store:
                     stdout.write(json.dumps(store.all(), indent=2, sort_keys=True) + "\n")
@@ -1147,6 +1592,8 @@ def helper_main(policy_path=DEFAULT_POLICY_PATH, argv=None, stdin=None, stdout=N
             record = finish_lease(policy, lease, "job-exit")
             if record:
                 stdout.write(record_classad(record))
+        for record in take_finished(policy, starter_pid, uid):
+            stdout.write(record_classad(record))
         return 0
     except LarkError as exc:
         sys.stderr.write(f"lark-helper {command}: {exc}\n")

@@ -1,4 +1,5 @@
 """Lark policy, job planning and kernel-command generation (runs on Python 3.6 and 3.11)."""
+import io
 import json
 
 import pytest
@@ -108,7 +109,9 @@ def test_plan_follows_pool_policy_and_job_may_only_ask_for_less():
     assert plan == {"network": "nat", "rate_bits": 50000000, "priority": "normal", "accounting": True}
     assert lark.plan_job(pol, {"RequestCpus": 8})["rate_bits"] == 200000000  # pool cap wins
     assert lark.plan_job(pol, {"RequestCpus": 2})["rate_bits"] == 100000000  # per-slot share
-    assert lark.plan_job(pol, {"RequestCpus": 8, "LarkBandwidth": "1gbit"})["rate_bits"] == 200000000
+    with pytest.raises(lark.LarkPolicyError, match=r"more than this node allows a job \(200mbit\)"):
+        lark.plan_job(pol, {"RequestCpus": 8, "LarkBandwidth": "1gbit"})
+    assert lark.plan_job(pol, {"RequestCpus": 8, "LarkBandwidth": "200mbit"})["rate_bits"] == 200000000
     assert lark.plan_job(pol, {"LarkBandwidth": "5mbit"})["rate_bits"] == 5000000
     assert lark.plan_job(pol, {"LarkNetwork": "split", "LarkPriority": "bulk"})["network"] == "split"
     with pytest.raises(lark.LarkPolicyError, match="does not define"):
@@ -182,4 +185,38 @@ def test_record_becomes_classad_lines_the_bindings_accept():
     classad2 = pytest.importorskip("classad2")
     ad = classad2.parseOne(lark.record_classad(record))
     assert ad["LarkNetworkBytesOutOnCampus"] == 1280
-    assert ad["LarkNetworkType"] == "nat"
+    assert ad["LarkJobNetworkType"] == "nat" and ad["LarkJobNetwork"] == "nat"
+
+
+def test_prepare_hook_holds_a_refused_request_and_passes_the_others(tmp_path):
+    pol = policy(bandwidth={"enabled": True, "job_rate": "40mbit"})
+    path = tmp_path / "policy.json"
+    path.write_text(lark.policy_json(lark.validate_policy(pol)))
+    out = io.StringIO()
+    assert lark.helper_main(str(path), ["prepare"], io.StringIO('LarkBandwidth = "1gbit"\n'), out) == 0
+    assert out.getvalue().startswith("HookStatusCode = 190\nHookStatusMessage = \"Lark: the job asks for")
+    classad2 = pytest.importorskip("classad2")
+    assert "40mbit" in classad2.parseOne(out.getvalue())["HookStatusMessage"]
+    out = io.StringIO()
+    assert lark.helper_main(str(path), ["prepare"], io.StringIO('LarkBandwidth = "10mbit"\n'), out) == 0
+    assert out.getvalue() == ""
+
+
+def test_readiness_marker_takes_the_node_out_and_back(tmp_path):
+    pol = lark.validate_policy(policy(state_dir=str(tmp_path / "state")))
+    assert lark.readiness_classad(pol) == 'LarkReady = true\nLarkNotReadyReason = ""\n'
+    lark.mark_not_ready(pol, 'could not set up the job network: "nft" failed')
+    ready, reason = lark.readiness(pol)
+    assert not ready and reason.startswith("could not set up")
+    classad2 = pytest.importorskip("classad2")
+    ad = classad2.parseOne(lark.readiness_classad(pol))
+    assert ad["LarkReady"] is False and '"nft" failed' in ad["LarkNotReadyReason"]
+    lark.clear_not_ready(pol)
+    assert lark.readiness(pol) == (True, "")
+
+
+def test_job_uids_admit_named_system_accounts_and_nothing_else():
+    assert lark.validate_policy(policy(job_uids=[996, 995]))["job_uids"] == [996, 995]
+    for bad in ([0], ["996"], 996, [True]):
+        with pytest.raises(lark.LarkPolicyError, match="job_uids"):
+            lark.validate_policy(policy(job_uids=bad))
