@@ -211,6 +211,18 @@ _IDENTIFIER = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 _GLOBAL_NAMES = frozenset(['groups', 'hostvars'])
 
 
+def _flatten_key(key):
+    """The parts of a cache key, with 'None-part' where a part could not be fingerprinted."""
+    if key is None:
+        return ['None-part']
+    if isinstance(key, tuple):
+        parts = []
+        for item in key:
+            parts.extend(_flatten_key(item))
+        return parts
+    return [key]
+
+
 class _RoleValues(object):
     """resolve(host, role, names): the values a role would see on a host, rendered on the controller.
 
@@ -249,6 +261,13 @@ class _RoleValues(object):
                     (ident, self._fingerprint(variables[ident], variables, depth + 1) if ident in variables else '-')
                     for ident in sorted(set(_IDENTIFIER.findall(value))) if ident not in _GLOBAL_NAMES)
             return str(value)
+        if _has_template(value):
+            if depth >= 6:
+                return None
+            if isinstance(value, dict):
+                return ('{',) + tuple((str(k), self._fingerprint(v, variables, depth + 1))
+                                      for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
+            return ('[',) + tuple(self._fingerprint(v, variables, depth + 1) for v in value)
         try:
             return json.dumps(value, sort_keys=True, default=str)
         except (TypeError, ValueError):
@@ -261,7 +280,7 @@ class _RoleValues(object):
         key, so hosts with the same inputs share one rendering and Jinja compiles each template far fewer times.
         """
         key = self._fingerprint(value, variables, 0)
-        if key is None or (isinstance(key, tuple) and any(part is None for part in key)):
+        if key is None or 'None-part' in _flatten_key(key):
             return None
         try:
             hash(key)
@@ -306,14 +325,16 @@ class _RoleValues(object):
         return self.contexts[key]
 
     def host_class(self, host):
-        """Hosts in the same groups, with the same collection variables and the same handed inputs, see the same
-        role values but for their names: the role values are resolved once per such class."""
+        """Hosts in the same groups with the same collection variables see alike role values (but for their own
+        names and per-host topology details): for the checks they are resolved once per such class."""
         if host not in self.classes:
             prefixes = tuple(self.interface['prefixes'])
             raw = self.inventory(host)
             own = dict((k, v) for k, v in raw.items() if isinstance(k, str) and k.startswith(prefixes))
+            # What site.yml hands the host comes from the topology, already checked, and differs per host in its
+            # details (a mesh lists every other node); its names, not its values, tell the class.
             try:
-                fingerprint = json.dumps([own, self.handed.get(host, {})], sort_keys=True, default=str)
+                fingerprint = json.dumps([own, sorted(self.handed.get(host, {}))], sort_keys=True, default=str)
             except (TypeError, ValueError):
                 fingerprint = host
             membership = tuple(sorted(g for g, m in self.groups.items() if host in m))
@@ -377,11 +398,14 @@ def bsaas_role_check(hostvars, groups, table, components, mode='native', topolog
     """Role argument specs and fact-free checks of every host, the roles' provisions and fetches, in one pass."""
     plain_groups = dict((name, list(members or [])) for name, members in groups.items())
     interface = collection_interface()
-    deployed = _deployed(table, components or {}, plain_groups, mode)
-    handed = dict((host, dict(values)) for host, values in (topology_inputs or {}).items())
+    # Plain data first: variables handed in by the play are lazy containers, slow to walk host by host.
+    table, components = _plain(table), _plain(components or {})
+    deployed = _deployed(table, components, plain_groups, mode)
+    handed = _plain(topology_inputs or {})
     resolve = _RoleValues(hostvars, plain_groups, interface, handed)
+    # Provisions are resolved host by host (one URL per Marathon host), never per class.
     provided, secrets = input_checks.provisions(
-        [(r, h) for r, h in deployed if r in PROVIDERS], dict(deployed), resolve, resolve.sets)
+        [(r, h) for r, h in deployed if r in PROVIDERS], dict(deployed), resolve.resolve, resolve.sets)
     for host, values in provided.items():
         handed.setdefault(host, {}).update(values)
     # The handed inputs changed: start the caches again.

@@ -83,6 +83,26 @@ def registry():
     server.server_close()
 
 
+SHOW_PROVISIONS = """
+- name: site.yml
+  ansible.builtin.import_playbook: {repo}/playbooks/site.yml
+
+- name: Show what preflight hands over
+  hosts: localhost
+  gather_facts: false
+  tags: [always]
+  tasks:
+    - name: Show the provisions of a bsaas host and of a worker
+      ansible.builtin.debug:
+        msg: >-
+          HANDED urls={{{{ bsaas_provisions['to-fe2'].bsaas_marathon_url | join(',') }}}}
+          user={{{{ bsaas_provisions['to-fe2'].bsaas_marathon_user }}}}
+          file={{{{ bsaas_provisions['to-fe2'].bsaas_marathon_password_file }}}}
+          etcd={{{{ bsaas_provisions['ba-wn01'].calico_etcd_endpoints | join(',') }}}}
+          cert={{{{ bsaas_provisions['ba-wn01'].calico_etcd_cert_src }}}}
+"""
+
+
 def through(registry):
     """Point the example's registry mirror at ``registry``."""
     return [('%s: registry.indigo.example' % name, '%s: "%s"' % (name, registry))
@@ -93,8 +113,18 @@ def test_example_preflight_passes_calico_and_bsaas_checks_with_nothing_set_by_ha
     """Nothing in the example sets calico_etcd_endpoints or bsaas_marathon_url: the etcd and marathon roles'
     declarations provide them, and the roles' own checks pass on the controller for every host; with the images
     found, the plan deploys calico and bsaas."""
-    code, out, raw = run_preflight(example(tmp_path / 'good', replace=[NO_DOCKER_URL] + through(registry)))
+    wrapper = tmp_path / 'site-and-show.yml'
+    wrapper.write_text(SHOW_PROVISIONS.format(repo=REPO))
+    code, out, raw = run(example(tmp_path / 'good', replace=[NO_DOCKER_URL] + through(registry)), str(wrapper),
+                         '--tags', 'preflight')
     assert code == 0, raw[-4000:]
+    # Handed to a bsaas host: one URL per Marathon host, and the password file the marathon role generates.
+    assert ('HANDED urls=https://10.10.0.11:8443,https://10.10.0.12:8443,https://10.10.0.13:8443 '
+            'user=bsaas file=') in out, raw[-3000:]
+    assert 'good/credentials/inventory/marathon-http-password' in out
+    # ... and to a worker, which is no etcd member: the endpoints and the client certificate.
+    assert 'etcd=https://10.10.0.11:2379,https://10.10.0.12:2379,https://10.10.0.13:2379 cert=' in out
+    assert '/client.crt' in out
     plan = out.split('TASK [Show the plan]')[1]
     assert '+ calico on to-fe1' in plan and '+ bsaas on to-fe1, to-fe2, to-fe3' in plan, plan[:3000]
     assert 'role calico' not in out and 'role bsaas' not in out
