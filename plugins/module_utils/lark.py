@@ -1540,9 +1540,12 @@ def helper_main(policy_path=DEFAULT_POLICY_PATH, argv=None, stdin=None, stdout=N
         if command == "prepare":
             # HTCondor's <keyword>_HOOK_PREPARE_JOB, as the job's user, before the job starts: a job that
             # asks for what this node does not allow is held (HookStatusCode 1-299) with the reason.
+            ready, reason = readiness(policy)
             try:
                 plan_job(policy, parse_job_ad(stdin.read()))
-            except LarkPolicyError as exc:
+                if not ready:
+                    raise LarkError(f"Lark is not ready on this node: {reason}")
+            except LarkError as exc:
                 stdout.write(f"HookStatusCode = 190\nHookStatusMessage = {_classad_string('Lark: ' + str(exc))}\n")
             return 0
         if command == "status":
@@ -1556,13 +1559,16 @@ def helper_main(policy_path=DEFAULT_POLICY_PATH, argv=None, stdin=None, stdout=N
                 init_host(policy)
                 clear_not_ready(policy)
             elif command == "reap":
+                # Health first: a firewall base or bridge that went missing takes the node out of
+                # matching, is rebuilt, and the node comes back once it is whole (also after a failed setup).
+                if not base_is_whole(policy):
+                    mark_not_ready(policy, "Lark's firewall base or a split-network bridge was missing")
+                if not readiness(policy)[0]:
+                    init_host(policy)
                 for record in reap(policy):
                     stdout.write(json.dumps(record, sort_keys=True) + "\n")
-                if not readiness(policy)[0]:
-                    # A setup failed: repair the base, and put the node back into matching once it is whole.
-                    init_host(policy)
-                    if base_is_whole(policy):
-                        clear_not_ready(policy)
+                if not readiness(policy)[0] and base_is_whole(policy):
+                    clear_not_ready(policy)
             else:
                 with LeaseStore(policy) as store:
                     stdout.write(json.dumps(store.all(), indent=2, sort_keys=True) + "\n")
