@@ -13,6 +13,7 @@ with hard links (one copy on disk), falling back to copies across file systems.
     python3 scripts/apt-archives.py SHARED NAME...          # prepare the directories of NAMEs
     python3 scripts/apt-archives.py SHARED --molecule FILE  # NAMEs from a molecule.yml's platforms
 """
+import errno
 import os
 import shutil
 import sys
@@ -38,8 +39,13 @@ def link_packages(source, target):
         src, dst = os.path.join(source, name), os.path.join(target, name)
         try:
             os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                continue  # another scenario running at the same time linked it first
+            # Across file systems: copy beside it, then rename, so that no apt ever reads half a file.
+            tmp = dst + '.partial-%d' % os.getpid()
+            shutil.copy2(src, tmp)
+            os.replace(tmp, dst)
         added += 1
     return added
 
