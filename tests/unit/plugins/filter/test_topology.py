@@ -155,6 +155,9 @@ def test_preflight_of_the_sandbox_plans_and_changes_nothing():
     # The sandbox runs a real pool natively; what it leaves out is named with the reason.
     assert 'htcondor         on bsaas-sandbox-1, bsaas-sandbox-2, bsaas-sandbox-3' in result.stdout
     assert 'lark             skipped: disabled in bsaas_components.lark.enabled' in result.stdout
+    # The sandbox is air-gapped: the roles' own fetches point at its local files, so nothing probes the internet.
+    for registry in ('quay.io', 'docker.io', 'github.com'):
+        assert registry not in result.stdout, registry
 
 
 def run_playbook(name, inventory, *extra):
