@@ -456,14 +456,14 @@ def find_starter(pid, starter_names):
     return None, None
 
 
-def verify_job(policy, caller_pid, caller_uid):
-    """Check that caller_pid is a job this helper may serve; return (starter_pid, namespace inode)."""
-    comm, _ppid, uid = proc_status(caller_pid)
-    if uid != caller_uid:
-        raise LarkDenied(f"process {caller_pid} ({comm}) runs as uid {uid}, not as the caller uid {caller_uid}")
+def check_job_caller(policy, caller_pid, uid):
+    """The checks every job-side command makes: a job account, below a starter Lark trusts.
+
+    Returns the starter's pid; raises LarkDenied naming what is wrong."""
     if uid < policy["min_job_uid"] and uid not in policy["job_uids"]:
         raise LarkDenied(
-            f"uid {uid} is below min_job_uid {policy['min_job_uid']}: system accounts never get a Lark namespace")
+            f"uid {uid} is below min_job_uid {policy['min_job_uid']} and not in job_uids: "
+            "system accounts never get a Lark namespace")
     starter_pid, starter_uid = find_starter(caller_pid, policy["starter_names"])
     if starter_pid is None:
         raise LarkDenied(
@@ -471,6 +471,15 @@ def verify_job(policy, caller_pid, caller_uid):
             "Lark only serves HTCondor jobs")
     if starter_uid not in policy["starter_uids"]:
         raise LarkDenied(f"the starter {starter_pid} runs as uid {starter_uid}, which is not one of starter_uids")
+    return starter_pid
+
+
+def verify_job(policy, caller_pid, caller_uid):
+    """Check that caller_pid is a job this helper may serve; return (starter_pid, namespace inode)."""
+    comm, _ppid, uid = proc_status(caller_pid)
+    if uid != caller_uid:
+        raise LarkDenied(f"process {caller_pid} ({comm}) runs as uid {uid}, not as the caller uid {caller_uid}")
+    starter_pid = check_job_caller(policy, caller_pid, uid)
     job_ns = netns_id(caller_pid)
     if job_ns == netns_id(starter_pid):
         raise LarkDenied(
@@ -1224,8 +1233,8 @@ class _JobContext:
         except OSError:
             os.chdir("/")
 
-    def as_job_user(self, action):
-        """Run action() in a child that has dropped to the job's user; return its exit status.
+    def spawn_as_job_user(self, action):
+        """Fork a child that drops to the job's user and runs action(); return its pid.
 
         Everything the job controls (its ad file, its chirp configuration, the wrapper's error
         file) is touched only there, never as root."""
@@ -1239,7 +1248,11 @@ class _JobContext:
                 code = 1
             finally:
                 os._exit(code)
-        _pid, status = os.waitpid(pid, 0)
+        return pid
+
+    def as_job_user(self, action):
+        """Run action() as the job's user (spawn_as_job_user) and return its exit status."""
+        _pid, status = os.waitpid(self.spawn_as_job_user(action), 0)
         return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
 
 
@@ -1252,16 +1265,7 @@ def _read_as_user(context, path):
             os.write(write_end, handle.read(1 << 20))
         return 0
 
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            context.become()
-            code = read()
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
+    pid = context.spawn_as_job_user(read)
     os.close(write_end)
     chunks = []
     while True:
@@ -1289,10 +1293,12 @@ def chirp_set_attrs(config_path, attrs, timeout=10):
         def command(text):
             conn.sendall(text.encode() + b"\n")
             answer = reader.readline().strip()
-            if answer != "0" and not answer.lstrip("-").isdigit():
+            try:
+                code = int(answer)
+            except ValueError:
                 raise LarkError(f"chirp answered {answer!r} to {text.split()[0]}")
-            if answer.startswith("-"):
-                raise LarkError(f"chirp refused {text.split()[0]} ({answer})")
+            if code < 0:
+                raise LarkError(f"chirp refused {text.split()[0]} ({code})")
 
         command(f"cookie {cookie}")
         for name, value in attrs:
@@ -1365,7 +1371,7 @@ class _Abort:
         self.signum = signum
 
 
-def run_job(policy, command, stdout=None):
+def run_job(policy, command):
     """``lark-helper run -- COMMAND...``: the whole life of one job's network, as USER_JOB_WRAPPER.
 
     Through sudo, from the job's wrapper. Checks that the caller is an HTCondor job, plans its
@@ -1391,17 +1397,7 @@ def run_job(policy, command, stdout=None):
         if comm != "sudo":
             raise LarkDenied("lark-helper run must be started by sudo from the job's wrapper")
         context = _JobContext(sudo_pid, uid, int(gid_text) if gid_text.isdigit() else uid)
-        if uid < policy["min_job_uid"] and uid not in policy["job_uids"]:
-            raise LarkDenied(
-                f"uid {uid} is below min_job_uid {policy['min_job_uid']} and not in job_uids: "
-                "system accounts never get a Lark namespace")
-        starter_pid, starter_uid = find_starter(sudo_pid, policy["starter_names"])
-        if starter_pid is None:
-            raise LarkDenied(
-                f"the caller does not descend from a starter ({', '.join(policy['starter_names'])}); "
-                "Lark only serves HTCondor jobs")
-        if starter_uid not in policy["starter_uids"]:
-            raise LarkDenied(f"the starter {starter_pid} runs as uid {starter_uid}, which is not one of starter_uids")
+        starter_pid = check_job_caller(policy, sudo_pid, uid)
         ad_path = context.getenv("_CONDOR_JOB_AD")
         plan = plan_job(policy, parse_job_ad(_read_as_user(context, ad_path) if ad_path else ""))
         fresh = netns_id(sudo_pid) != netns_id(starter_pid) and \
@@ -1527,7 +1523,7 @@ def helper_main(policy_path=DEFAULT_POLICY_PATH, argv=None, stdin=None, stdout=N
     stdout = stdout or sys.stdout
     if argv[:2] == ["run", "--"] and len(argv) > 2:
         try:
-            return run_job(load_policy(policy_path), argv[2:], stdout)
+            return run_job(load_policy(policy_path), argv[2:])
         except LarkError as exc:
             sys.stderr.write(f"lark-helper run: {exc}\n")
             return 1

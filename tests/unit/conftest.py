@@ -53,3 +53,24 @@ def role_config_read_back(tmp_path):
         os.environ.pop('CONDOR_CONFIG', None)
     else:
         os.environ['CONDOR_CONFIG'] = saved
+
+
+@pytest.fixture
+def perfsonar_entry_point(tmp_path):
+    """run(script, config_path, *args) -> CompletedProcess: one of roles/perfsonar_ingest/files/ installed
+    beside plugins/module_utils/perfsonar.py, as the role installs them, and run in a bare interpreter."""
+    import shutil
+    import subprocess
+    import sys
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+    install = tmp_path / 'libexec'
+    install.mkdir()
+    shutil.copy(os.path.join(repo, 'plugins', 'module_utils', 'perfsonar.py'), str(install / 'perfsonar.py'))
+
+    def run(script, config_path, *args):
+        if not (install / script).exists():
+            shutil.copy(os.path.join(repo, 'roles', 'perfsonar_ingest', 'files', script), str(install / script))
+        return subprocess.run([sys.executable, '-I', '-S', str(install / script), '--config', str(config_path)]
+                              + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=60, check=False)
+    return run

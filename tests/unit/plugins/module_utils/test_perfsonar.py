@@ -343,29 +343,19 @@ def test_cron_output_is_a_valid_classad_with_the_figures(archive, tmp_path):
     assert classad2.ExprTree("TARGET.PerfSONAR_SubmitSiteInMbps").eval(unknown, ad) == classad2.Value.Undefined
 
 
-def test_cron_entry_point_runs_outside_ansible(archive, tmp_path):
+def test_cron_entry_point_runs_outside_ansible(archive, tmp_path, perfsonar_entry_point):
     """The role's entry point with this module_utils file beside it, in a bare interpreter."""
     import json
-    import sys
-    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-    install = tmp_path / "libexec"
-    install.mkdir()
-    shutil.copy(os.path.join(repo, "plugins", "module_utils", "perfsonar.py"), str(install / "perfsonar.py"))
-    shutil.copy(os.path.join(repo, "roles", "perfsonar_ingest", "files", "perfsonar_startd_cron.py"),
-                str(install / "perfsonar_startd_cron.py"))
     config = cron_config(archive, tmp_path)
     del config["local_mbps"]
     config_path = tmp_path / "ingest.json"
     config_path.write_text(json.dumps(config))
-    result = subprocess.run([sys.executable, "-I", "-S", str(install / "perfsonar_startd_cron.py"), "--config",
-                             str(config_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=60, check=False)
+    result = perfsonar_entry_point("perfsonar_startd_cron.py", config_path)
     assert result.returncode == 0, result.stderr
     assert "PerfSONAR_InMbps_torino = 400.0" in result.stdout
     broken = tmp_path / "broken.json"
     broken.write_text("{")
-    failed = subprocess.run([sys.executable, "-I", "-S", str(install / "perfsonar_startd_cron.py"), "--config",
-                             str(broken)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    failed = perfsonar_entry_point("perfsonar_startd_cron.py", broken)
     assert failed.returncode == 2 and "perfsonar_ingest" in failed.stderr and failed.stdout == ""
 
 

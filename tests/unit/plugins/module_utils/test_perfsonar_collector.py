@@ -8,10 +8,6 @@ constraint) is decided by HTCondor's own ClassAd library, classad2.
 from __future__ import absolute_import, division, print_function
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -145,25 +141,15 @@ def test_long_output_parser_reads_condor_status_blocks():
 
 
 @needs_classad2
-def test_publisher_entry_point_prints_the_ads_outside_ansible(archive, tmp_path):
-    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-    install = tmp_path / "libexec"
-    install.mkdir()
-    shutil.copy(os.path.join(repo, "plugins", "module_utils", "perfsonar.py"), str(install / "perfsonar.py"))
-    shutil.copy(os.path.join(repo, "roles", "perfsonar_ingest", "files", "perfsonar_publish.py"),
-                str(install / "perfsonar_publish.py"))
+def test_publisher_entry_point_prints_the_ads_outside_ansible(archive, tmp_path, perfsonar_entry_point):
     config_path = tmp_path / "publish.json"
     config_path.write_text(json.dumps(publish_config(archive, tmp_path)))
-    result = subprocess.run([sys.executable, "-I", "-S", str(install / "perfsonar_publish.py"), "--config",
-                             str(config_path), "--print"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=60, check=False)
+    result = perfsonar_entry_point("perfsonar_publish.py", config_path, "--print")
     assert result.returncode == 0, result.stderr
     blocks = result.stdout.split("\n\n")
     assert len(blocks) == 3 and all(classad2.parseOne(b, classad2.ParserType.Old)["MyType"] == "BSaaSPerfSONAR"
                                     for b in blocks)
     # without --print it hands the ads to condor_advertise; a missing one is a clear failure, not a traceback
     config_path.write_text(json.dumps(publish_config(archive, tmp_path, condor_advertise=str(tmp_path / "nope"))))
-    failed = subprocess.run([sys.executable, "-I", "-S", str(install / "perfsonar_publish.py"), "--config",
-                             str(config_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=60, check=False)
+    failed = perfsonar_entry_point("perfsonar_publish.py", config_path)
     assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr
